@@ -1,0 +1,60 @@
+"""Out-of-office replies that carry no automatic-mail header: known by their wording.
+
+Some mail programs (and people who set up "rules") send vacation notices with no
+Auto-Submitted or X-Autoreply header, often with a human-looking "Re:" subject.
+Answering them would start a loop, so their usual Greek and English wording is
+recognised in the subject, or in the first lines of a short body of a mail whose
+subject is a reply's (a person asking about their own leave writes a new mail, and
+must get the polite redirect, not silence).
+"""
+
+import re
+import unicodedata
+
+from ..message import ParsedMail
+
+
+def fold(text: str) -> str:
+    """Lower-case and drop Greek accents, so the patterns need one spelling each."""
+    decomposed = unicodedata.normalize("NFD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("ς", "σ")
+
+
+SUBJECT = re.compile(
+    fold(
+        r"(αυτόματη απάντηση|αυτόματη ειδοποίηση|εκτός γραφείου|απουσία από το γραφείο|"
+        r"automatic reply|auto[- ]?reply|autoreply|out of (the )?office|"
+        r"abwesenheitsnotiz|vacation reply)"
+    )
+)
+REPLY_SUBJECT = re.compile(r"^\s*(re|aw|απ|σχετ|fw|fwd)\s*:", re.IGNORECASE)
+BODY = re.compile(
+    fold(
+            r"(θα (είμαι|βρίσκομαι) εκτός|(είμαι|βρίσκομαι) εκτός (γραφείου|υπηρεσίας|σχολείου)|"
+        r"θα απουσιάζω|απουσιάζω (από|έως|μέχρι)|σε άδεια (έως|μέχρι|από)|"
+        r"με περιορισμένη πρόσβαση (στο|στην|σε)|"
+        r"this is an automatic reply|i am (currently )?out of (the )?office|"
+        r"i will be out of (the )?office|i am away|with limited access to (my )?e-?mail|"
+        r"tha (eimai|vriskomai|brisko?mai) ektos|tha apousiazw|tha apousiazo|ektos grafeiou)"
+    )
+)
+BODY_LINES = 6
+SHORT_BODY = 800
+
+
+class OutOfOffice:
+    name = "out-of-office"
+    description = "vacation / out-of-office wording in the subject or the opening lines"
+
+    def check(self, mail: ParsedMail, own_addresses: frozenset[str]) -> str | None:
+        subject = fold(mail.subject)
+        found = SUBJECT.search(subject)
+        if found:
+            return f"out-of-office subject ({found.group(0)!r})"
+        body = mail.new_text or mail.text
+        if len(body) <= SHORT_BODY and REPLY_SUBJECT.match(mail.subject):
+            opening = fold("\n".join(body.strip().splitlines()[:BODY_LINES]))
+            found = BODY.search(opening)
+            if found:
+                return f"out-of-office wording ({found.group(0)!r})"
+        return None
