@@ -1,0 +1,106 @@
+"""Replies: every template renders, subjects keep one tag, headers follow RFC 3834."""
+
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+
+from triage_daemon.catalogue import FAQ_KEYS
+from triage_daemon.config import MailboxSettings
+from triage_daemon.errors import ConfigError
+from triage_daemon.message import ParsedMail
+from triage_daemon.reply import ACK, FAQ, NOT_TECHNICAL, Replies, reply_subject, text_blocks
+
+ROOT = Path(__file__).resolve().parents[1]
+BOX = MailboxSettings.model_validate({
+    "name": "pekes1", "address": "helpdesk@pekes1.att.example", "tag": "ΠΕΚΕΣ1",
+    "display_name": "1ο ΠΕΚΕΣ Αττικής",
+    "imap": {"host": "127.0.0.1", "port": 143, "user": "pekes1", "password": "x"},
+})
+MAIL = ParsedMail(message_id="abc@sch.gr", subject="Πρόβλημα με webex", from_name="Ελένη Ρήγα",
+                  from_addr="eriga@sch.gr", references=["older@sch.gr"])
+WHEN = datetime(2020, 3, 24, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def replies():
+    r = Replies(ROOT / "templates")
+    r.validate()
+    return r
+
+
+def build(replies, kind, faq=None):
+    reply = replies.build(kind=kind, faq=faq, mailbox=BOX, ticket_id=42, mail=MAIL, date=WHEN)
+    return reply, message_from_bytes(reply.as_bytes(), policy=policy.default)
+
+
+@pytest.mark.parametrize("faq", FAQ_KEYS)
+def test_every_faq_answer_builds(replies, faq):
+    _reply, msg = build(replies, FAQ, faq)
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    assert "ΠΕΚΕΣ1 #42" in text
+    assert "Ελένη Ρήγα" in text
+    assert "<html" in html.lower() and "ΠΕΚΕΣ1 #42" in html
+    assert "{{" not in text and "{%" not in text
+
+
+def test_ack_headers(replies):
+    reply, msg = build(replies, ACK)
+    assert msg["Subject"] == "[ΠΕΚΕΣ1 #42] Re: Πρόβλημα με webex"
+    assert msg["Auto-Submitted"] == "auto-replied"
+    assert msg["In-Reply-To"] == "<abc@sch.gr>"
+    assert msg["References"] == "<older@sch.gr> <abc@sch.gr>"
+    assert msg["Message-ID"] == f"<{reply.message_id}>"
+    assert reply.message_id.endswith("@pekes1.att.example")
+    assert msg["To"].addresses[0].addr_spec == "eriga@sch.gr"
+    assert msg["From"].addresses[0].addr_spec == "helpdesk@pekes1.att.example"
+
+
+def test_not_technical_differs_from_ack(replies):
+    _r, ack = build(replies, ACK)
+    _r, redirect = build(replies, NOT_TECHNICAL)
+    assert ack.get_body(("plain",)).get_content() != redirect.get_body(("plain",)).get_content()
+
+
+def test_message_ids_unique(replies):
+    assert build(replies, ACK)[0].message_id != build(replies, ACK)[0].message_id
+
+
+def test_html_escapes_teacher_text(replies):
+    evil = ParsedMail(message_id="x@y", subject="<script>alert(1)</script>",
+                      from_name="<b>x</b>", from_addr="x@sch.gr")
+    reply = replies.build(kind=ACK, faq=None, mailbox=BOX, ticket_id=1, mail=evil, date=WHEN)
+    html = message_from_bytes(reply.as_bytes(), policy=policy.default).get_body(("html",)).get_content()
+    assert "<script>" not in html and "<b>x</b>" not in html
+
+
+@pytest.mark.parametrize(
+    ("original", "expected"),
+    [
+        ("Webex", "[ΠΕΚΕΣ1 #7] Re: Webex"),
+        ("Re: Webex", "[ΠΕΚΕΣ1 #7] Re: Webex"),
+        ("ΑΠ: RE: [ΠΕΚΕΣ1 #7] Re: Webex", "[ΠΕΚΕΣ1 #7] Re: Webex"),
+        ("", "[ΠΕΚΕΣ1 #7]"),
+    ],
+)
+def test_reply_subject(original, expected):
+    assert reply_subject("ΠΕΚΕΣ1", 7, original) == expected
+
+
+def test_text_blocks():
+    blocks = text_blocks("Καλησπέρα,\nσας γράφω.\n\n1. Ένα\n2. Δύο\n\n- α\n- β\n")
+    assert [b["kind"] for b in blocks] == ["p", "ol", "ul"]
+    assert blocks[1]["lines"] == ["Ένα", "Δύο"]
+
+
+def test_missing_template_reported(tmp_path):
+    (tmp_path / "reply").mkdir()
+    (tmp_path / "reply" / "ack.txt.j2").write_text("{{ no_such_variable }}", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        Replies(tmp_path).validate()
+    problems = "\n".join(caught.value.problems)
+    assert "no_such_variable" in problems
+    assert "not_technical.txt.j2: missing" in problems
+    assert "faq/webex-lobby.txt.j2: missing" in problems
