@@ -1,11 +1,15 @@
 """The outbox: each row sent once, retried with backoff while SMTP is down, 5xx gives up."""
 
 import asyncio
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
 from sqlmodel import select
 
+from triage_daemon import send
 from triage_daemon.clock import FrozenClock
 from triage_daemon.config import SMTPSettings
 from triage_daemon.send import Outbox, Sender
@@ -62,17 +66,44 @@ def test_smtp_down_then_up(database, sink):
     outbox = Outbox(database, settings(sink.port), clock)
     sender = Sender(outbox, settings(sink.port))
     assert asyncio.run(sender.drain()) == 0
+    # A relay that is down costs the mail nothing: no attempt spent, nothing claimed.
     assert statuses(database) == ["pending"] * 4
     with database.session() as session:
-        rows = session.exec(select(OutboxMessage)).all()
-        assert all(r.attempts == 1 and r.last_error for r in rows)
-    # Not due yet: the backoff holds them back even with the server up.
+        assert all(r.attempts == 0 for r in session.exec(select(OutboxMessage)).all())
+    assert sender.retry_at == clock.now() + timedelta(seconds=60)
+    # The sender waits out its backoff even once the server is back.
     sink.start()
     assert asyncio.run(sender.drain()) == 0
     clock.advance(seconds=61)
     assert asyncio.run(sender.drain()) == 4
+    assert sender.retry_at is None
     assert len(sink.received) == 4
     assert statuses(database) == ["sent"] * 4
+
+
+def test_relay_backoff_doubles(database, sink):
+    clock = FrozenClock()
+    queue(database, clock, 1)
+    sink.stop()
+    sender = Sender(Outbox(database, settings(sink.port), clock), settings(sink.port))
+    waits = []
+    for _ in range(3):
+        asyncio.run(sender.drain())
+        waits.append(sender.retry_at - clock.now())
+        clock.advance(seconds=waits[-1].total_seconds())
+    assert waits == [timedelta(seconds=60), timedelta(seconds=120), timedelta(seconds=240)]
+
+
+def test_temporary_refusal_retried_later(database, sink):
+    clock = FrozenClock()
+    sink.sink.defer.add("busy@sch.gr")
+    queue(database, clock, 1, recipient="busy@sch.gr")
+    sender = Sender(Outbox(database, settings(sink.port), clock), settings(sink.port))
+    assert asyncio.run(sender.drain()) == 0
+    assert statuses(database) == ["pending"]
+    sink.sink.defer.clear()
+    clock.advance(seconds=61)
+    assert asyncio.run(sender.drain()) == 1
 
 
 def test_permanent_refusal_gives_up(database, sink):
@@ -87,8 +118,8 @@ def test_permanent_refusal_gives_up(database, sink):
 
 def test_too_many_attempts_gives_up(database, sink):
     clock = FrozenClock()
+    sink.sink.defer.add("teacher@sch.gr")
     queue(database, clock, 1)
-    sink.stop()
     smtp = settings(sink.port, max_attempts=2)
     sender = Sender(Outbox(database, smtp, clock), smtp)
     asyncio.run(sender.drain())
@@ -104,10 +135,22 @@ def test_stale_claim_released(database):
     claimed = outbox.claim()
     assert len(claimed) == 2
     assert outbox.claim() == []  # nobody else gets them
-    assert outbox.release_stale() == 0
+    assert outbox.release_stale() == 0  # this process is alive
     clock.advance(minutes=11)
     assert outbox.release_stale() == 2
     assert len(outbox.claim()) == 2
+
+
+def test_claims_of_a_dead_process_released_at_once(database):
+    clock = FrozenClock()
+    queue(database, clock, 3)
+    outbox = Outbox(database, settings(1), clock)
+    assert len(outbox.claim()) == 3
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with database.session() as session:
+        session.exec(update(OutboxMessage).values(claimed_by=f"{send.HOST}:{dead.pid}"))
+    assert outbox.release_stale() == 3
 
 
 def test_backoff_grows(database):

@@ -1,20 +1,24 @@
 """The outbox: claim due mail from the database and send it over SMTP, each exactly once.
 
 A row is claimed (pending -> sending) by a conditional UPDATE, so several workers,
-or several daemons sharing one PostgreSQL, never send the same row. A temporary
-failure (server down, 4xx) puts it back with exponential backoff; a permanent one
-(5xx for the recipient) or too many attempts marks it failed, for `status` to show.
-A row left in `sending` by a crash between the SMTP server's acceptance and our
-commit is sent again after ``STALE_CLAIM`` (same Message-ID: a receiver that
-deduplicates sees one mail); that window is the only at-least-once gap.
+or several daemons sharing one PostgreSQL, never send the same row. A relay that
+cannot be reached is the relay's fault, not the mail's: the sender backs off as a
+whole and no row spends an attempt. A 4xx answer to one mail puts that row back
+with exponential backoff; a 5xx, or too many attempts, marks it failed for
+`status` to show. A row claimed by a process that died (kill -9) is put back at the
+next start on the same host, or after ``STALE_CLAIM`` from anywhere; if that process
+died in the instant between the relay's "250 OK" and our commit, the reply goes
+twice with the same Message-ID: that instant is the only at-least-once gap.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import aiosmtplib
 from sqlalchemy import update
@@ -28,7 +32,13 @@ from .tables import OutboxMessage, OutboxStatus
 log = logging.getLogger(__name__)
 
 STALE_CLAIM = timedelta(minutes=10)
-CLAIM_BATCH = 20
+# Small batches keep few rows in flight per connection when a process dies.
+CLAIM_BATCH = 5
+HOST = socket.gethostname()
+
+
+def process_tag() -> str:
+    return f"{HOST}:{os.getpid()}"
 
 
 @dataclass
@@ -61,7 +71,7 @@ class Outbox:
                 result = session.exec(
                     update(OutboxMessage)
                     .where(OutboxMessage.id == row_id, OutboxMessage.status == OutboxStatus.pending)
-                    .values(status=OutboxStatus.sending, claimed_at=now)
+                    .values(status=OutboxStatus.sending, claimed_at=now, claimed_by=process_tag())
                 )
                 if result.rowcount == 1:
                     claimed_ids.append(row_id)
@@ -87,14 +97,28 @@ class Outbox:
         log.warning("outbox #%s to %s: %s (%s)", item.id, item.recipient, error,
                     "gave up" if give_up else f"retry in {delay:.0f} s")
 
+    def release(self, items: list[Claimed]) -> None:
+        """Put claimed rows back untouched (they were never tried)."""
+        if not items:
+            return
+        with self.db.session() as session:
+            session.exec(update(OutboxMessage).where(
+                OutboxMessage.id.in_([i.id for i in items]),
+                OutboxMessage.status == OutboxStatus.sending,
+            ).values(status=OutboxStatus.pending, claimed_at=None, claimed_by=None))
+
     def release_stale(self) -> int:
-        """Put back rows left in `sending` by a process that died."""
+        """Put back rows left in `sending` by a process that died: one of this host's
+        that no longer runs, or any claim older than STALE_CLAIM."""
         cutoff = self.clock.now() - STALE_CLAIM
         with self.db.session() as session:
-            result = session.exec(update(OutboxMessage).where(
-                OutboxMessage.status == OutboxStatus.sending, OutboxMessage.claimed_at < cutoff
-            ).values(status=OutboxStatus.pending))
-            return result.rowcount
+            rows = session.exec(select(OutboxMessage.id, OutboxMessage.claimed_by, OutboxMessage.claimed_at)
+                                .where(OutboxMessage.status == OutboxStatus.sending)).all()
+            orphans = [row_id for row_id, by, at in rows if _orphan(by, at, cutoff)]
+            if orphans:
+                session.exec(update(OutboxMessage).where(OutboxMessage.id.in_(orphans)).values(
+                    status=OutboxStatus.pending, claimed_at=None, claimed_by=None))
+            return len(orphans)
 
     def due(self) -> int:
         """How many rows are pending and due now."""
@@ -104,21 +128,68 @@ class Outbox:
                 OutboxMessage.next_attempt <= self.clock.now())).all())
 
 
+def _orphan(claimed_by: str | None, claimed_at: datetime | None, cutoff: datetime) -> bool:
+    if claimed_at is None or claimed_at < cutoff:
+        return True
+    host, _, pid = (claimed_by or "").rpartition(":")
+    if host != HOST or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+class RelayDown(Exception):
+    """The SMTP relay cannot be reached: back off as a whole."""
+
+
 class Sender:
     """Sends claimed rows over ``connections`` parallel SMTP connections."""
 
     def __init__(self, outbox: Outbox, smtp: SMTPSettings):
         self.outbox = outbox
         self.smtp = smtp
+        self.clock = outbox.clock
+        self.down_since: datetime | None = None
+        self.retry_at: datetime | None = None
+        self.failures = 0
+        self.last_error = ""
 
     async def drain(self) -> int:
         """Send everything due now; returns how many were sent. Never raises for SMTP trouble."""
-        counts = await asyncio.gather(*(self._worker() for _ in range(self.smtp.connections)))
-        return sum(counts)
+        if self.retry_at is not None and self.clock.now() < self.retry_at:
+            return 0
+        results = await asyncio.gather(*(self._worker() for _ in range(self.smtp.connections)),
+                                       return_exceptions=True)
+        down = [r for r in results if isinstance(r, RelayDown)]
+        for other in results:
+            if isinstance(other, BaseException) and not isinstance(other, RelayDown):
+                raise other
+        if down and not any(isinstance(r, int) and r for r in results):
+            self._relay_down(str(down[0]))
+        else:
+            self.failures, self.retry_at, self.down_since = 0, None, None
+        return sum(r for r in results if isinstance(r, int))
+
+    def _relay_down(self, error: str) -> None:
+        self.failures += 1
+        delay = min(self.smtp.retry_base_seconds * 2 ** (self.failures - 1), self.smtp.retry_max_seconds)
+        self.down_since = self.down_since or self.clock.now()
+        self.retry_at = self.clock.now() + timedelta(seconds=delay)
+        self.last_error = error
+        log.warning("SMTP relay %s:%s unreachable (%s); next try in %.0f s",
+                    self.smtp.host, self.smtp.port, error, delay)
 
     async def _worker(self) -> int:
         sent = 0
-        client: aiosmtplib.SMTP | None = None
+        try:
+            client = await self._connect()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise RelayDown(str(exc) or repr(exc)) from exc
         try:
             while True:
                 batch = await asyncio.to_thread(self.outbox.claim)
@@ -126,18 +197,20 @@ class Sender:
                     return sent
                 for index, item in enumerate(batch):
                     try:
-                        client = client or await self._connect()
                         # RFC 3834 section 3.3: automatic replies go with a null envelope
                         # sender, so that nothing bounces back into a loop.
                         await client.sendmail("", [item.recipient], item.raw)
                     except aiosmtplib.SMTPRecipientsRefused as exc:
                         await asyncio.to_thread(self.outbox.failed, item, str(exc), _permanent(exc))
                         continue
+                    except aiosmtplib.SMTPResponseException as exc:
+                        await asyncio.to_thread(self.outbox.failed, item, str(exc), exc.code >= 500)
+                        continue
                     except (aiosmtplib.SMTPException, OSError) as exc:
-                        client = await _close(client)
-                        permanent = isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code >= 500
-                        for rest in batch[index:]:
-                            await asyncio.to_thread(self.outbox.failed, rest, str(exc) or repr(exc), permanent and rest is item)
+                        # The connection broke mid-mail: that mail spends an attempt, the
+                        # rest were never tried.
+                        await asyncio.to_thread(self.outbox.failed, item, str(exc) or repr(exc), False)
+                        await asyncio.to_thread(self.outbox.release, batch[index + 1:])
                         return sent
                     await asyncio.to_thread(self.outbox.sent, item.id)
                     sent += 1

@@ -122,5 +122,7 @@ class OutboxMessage(SQLModel, table=True):
     created: datetime = Field(index=True)
     next_attempt: datetime
     claimed_at: datetime | None = None
+    # "host:pid" of the process sending it, so a restart can tell its own orphans.
+    claimed_by: str | None = Field(default=None, max_length=300)
     sent_at: datetime | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text))
