@@ -1,0 +1,150 @@
+"""Tickets: find what a message belongs to, open tickets, record messages and events."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from .message import ParsedMail, Triage
+from .tables import (
+    Disposition,
+    MessageRecord,
+    OutboxMessage,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
+
+TICKET_REF = re.compile(r"\[[^\[\]#]{1,40}#(\d{1,12})\]")
+
+
+def find_record(session: Session, mailbox: str, uidvalidity: int, uid: int) -> MessageRecord | None:
+    """The record of this exact mailbox message, if it was processed before."""
+    statement = select(MessageRecord).where(
+        MessageRecord.mailbox == mailbox,
+        MessageRecord.uidvalidity == uidvalidity,
+        MessageRecord.uid == uid,
+    )
+    return session.exec(statement).first()
+
+
+def find_seen(session: Session, message_id: str) -> list[MessageRecord]:
+    """Every record of a message with this Message-ID, in any mailbox."""
+    statement = select(MessageRecord).where(MessageRecord.message_id == message_id)
+    return list(session.exec(statement).all())
+
+
+def find_thread(session: Session, mail: ParsedMail) -> tuple[Ticket, str] | None:
+    """The ticket ``mail`` answers, and how it was found: the ticket tag in the subject,
+    or one of our Message-IDs (or the ticket's own mails') in In-Reply-To/References."""
+    for match in TICKET_REF.finditer(mail.subject):
+        ticket = session.get(Ticket, int(match.group(1)))
+        if ticket is not None:
+            return ticket, f"ticket reference {match.group(0)} in the subject"
+    refs = [r for r in [mail.in_reply_to, *mail.references] if r]
+    if not refs:
+        return None
+    statement = select(OutboxMessage.ticket_id).where(OutboxMessage.message_id.in_(refs))
+    ticket_id = session.exec(statement).first()
+    if ticket_id is None:
+        statement = select(MessageRecord.ticket_id).where(
+            MessageRecord.message_id.in_(refs), MessageRecord.ticket_id.is_not(None)
+        )
+        ticket_id = session.exec(statement).first()
+    if ticket_id is None:
+        return None
+    return session.get(Ticket, ticket_id), "In-Reply-To/References"
+
+
+def open_ticket(
+    session: Session, *, mailbox: str, mail: ParsedMail, triage: Triage | None, now: datetime
+) -> Ticket:
+    """A new ticket for ``mail``, with the triage result when there is one."""
+    technical = triage.technical if triage else None
+    ticket = Ticket(
+        mailbox=mailbox,
+        message_id=mail.message_id,
+        sender=mail.from_addr,
+        sender_name=mail.from_name,
+        subject=mail.subject,
+        body=mail.new_text or mail.text,
+        created=now,
+        updated=now,
+        status=TicketStatus.not_technical if technical is False else TicketStatus.open,
+        technical=technical,
+        topic=triage.topic if triage else None,
+        faq=triage.faq if triage else None,
+        confidence=min(triage.confidence.values()) if triage and triage.confidence else None,
+        review=triage.review if triage else False,
+        explain=json.dumps(triage.as_dict(), ensure_ascii=False) if triage else "",
+    )
+    session.add(ticket)
+    session.flush()
+    return ticket
+
+
+def add_event(
+    session: Session, ticket: Ticket, kind: str, now: datetime, stage: str = "", **detail
+) -> TicketEvent:
+    event = TicketEvent(
+        ticket_id=ticket.id,
+        at=now,
+        kind=kind,
+        stage=stage,
+        detail=json.dumps(detail, ensure_ascii=False, default=str) if detail else "",
+    )
+    session.add(event)
+    return event
+
+
+def record_message(
+    session: Session,
+    *,
+    mailbox: str,
+    uidvalidity: int,
+    uid: int,
+    message_id: str,
+    sender: str,
+    subject: str,
+    disposition: Disposition,
+    reason: str,
+    folder: str,
+    now: datetime,
+    ticket: Ticket | None = None,
+) -> MessageRecord:
+    record = MessageRecord(
+        mailbox=mailbox,
+        uidvalidity=uidvalidity,
+        uid=uid,
+        message_id=message_id[:998],
+        sender=sender[:320],
+        subject=subject,
+        received=now,
+        disposition=disposition,
+        reason=reason,
+        ticket_id=ticket.id if ticket else None,
+        folder=folder,
+    )
+    session.add(record)
+    return record
+
+
+def replies_since(session: Session, recipient: str, since: datetime) -> int:
+    """How many automatic replies went (or are going) to ``recipient`` since ``since``."""
+    statement = select(func.count(OutboxMessage.id)).where(
+        OutboxMessage.recipient == recipient, OutboxMessage.created >= since
+    )
+    return session.exec(statement).one()
+
+
+def note_also_to(ticket: Ticket, mailboxes: Iterable[str]) -> None:
+    names = [n for n in ticket.also_to.split(",") if n]
+    for name in mailboxes:
+        if name != ticket.mailbox and name not in names:
+            names.append(name)
+    ticket.also_to = ",".join(names)
