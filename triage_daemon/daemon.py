@@ -1,0 +1,185 @@
+"""The service: every mailbox watched at once, the outbox drained, a clean stop on SIGTERM.
+
+Mailboxes are synchronous IMAP sessions, each in its own thread; the outbox is
+sent from the event loop with aiosmtplib. One failing mailbox is retried with
+backoff and never holds the others up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from .clock import Clock
+from .config import Settings
+from .db import Database
+from .errors import MailboxError
+from .pipeline import Outcome, Pipeline
+from .poll import MailboxPoller, PollResult
+from .reply import Replies
+from .send import Outbox, Sender
+
+log = logging.getLogger(__name__)
+
+BACKOFF_START = 5.0
+BACKOFF_MAX = 300.0
+OUTBOX_TICK = 5.0
+
+
+@dataclass
+class OnceReport:
+    polls: list[PollResult]
+    errors: dict[str, str]
+    sent: int
+
+
+def load_classifier(settings: Settings):
+    """The trained model from the models folder, with the configured thresholds."""
+    from .classify import Classifier  # scikit-learn is heavy: only when needed
+
+    return Classifier.load(settings.daemon.models_dir,
+                           min_confidence=settings.triage.min_confidence,
+                           faq_min_confidence=settings.triage.faq_min_confidence)
+
+
+class Daemon:
+    """Builds the parts from the settings; ``run_once`` for a single pass, ``serve`` for ever."""
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None, classifier=None,
+                 on_outcome: Callable[[str, int, Outcome], None] | None = None):
+        self.settings = settings
+        self.clock = clock or Clock()
+        self.db = Database(settings.database)
+        self.db.migrate()
+        self.replies = Replies(settings.daemon.templates_dir)
+        self.replies.validate()
+        self.classifier = classifier if classifier is not None else load_classifier(settings)
+        self.outbox = Outbox(self.db, settings.smtp, self.clock)
+        self.sender = Sender(self.outbox, settings.smtp)
+        self._outbox_wake: Callable[[], None] | None = None
+        self.pipeline = Pipeline(settings, self.db, self.replies, self.classifier, self.clock,
+                                 on_outbox=self._wake_outbox)
+        self.pollers = [MailboxPoller(box, self.pipeline, self.db, self.clock,
+                                      settings.daemon.batch_size, on_outcome)
+                        for box in settings.mailboxes]
+        self.stop_event = threading.Event()
+
+    def _wake_outbox(self) -> None:
+        if self._outbox_wake is not None:
+            self._outbox_wake()
+
+    # -- one pass -------------------------------------------------------------
+
+    def run_once(self) -> OnceReport:
+        """Poll every mailbox once (concurrently) while sending replies; then drain the outbox."""
+        return asyncio.run(self._run_once())
+
+    async def _run_once(self) -> OnceReport:
+        await asyncio.to_thread(self.outbox.release_stale)
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+        wake = asyncio.Event()
+        self._outbox_wake = lambda: loop.call_soon_threadsafe(wake.set)
+        sending = asyncio.create_task(self._send_until(done, wake))
+        errors: dict[str, str] = {}
+        with ThreadPoolExecutor(max_workers=len(self.pollers), thread_name_prefix="mailbox") as pool:
+            futures = [loop.run_in_executor(pool, self._poll_safely, p, errors) for p in self.pollers]
+            polls = [r for r in await asyncio.gather(*futures) if r is not None]
+        done.set()
+        wake.set()
+        sent = await sending
+        self._outbox_wake = None
+        for poller in self.pollers:
+            poller.close()
+        return OnceReport(polls, errors, sent)
+
+    def _poll_safely(self, poller: MailboxPoller, errors: dict[str, str]) -> PollResult | None:
+        try:
+            return poller.poll_once(self.stop_event)
+        except MailboxError as exc:
+            errors[poller.box.name] = str(exc)
+            return None
+
+    async def _send_until(self, done: asyncio.Event, wake: asyncio.Event) -> int:
+        sent = 0
+        while True:
+            finished = done.is_set()
+            sent += await self.sender.drain()
+            if finished:
+                return sent
+            wake.clear()
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=0.5)
+            except TimeoutError:
+                pass
+
+    # -- the service ----------------------------------------------------------
+
+    def serve(self) -> None:
+        """Run until SIGTERM or SIGINT; the message in hand is finished before stopping."""
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self.stop)
+            except (NotImplementedError, RuntimeError):  # not the main thread
+                pass
+        await asyncio.to_thread(self.outbox.release_stale)
+        wake = asyncio.Event()
+        self._outbox_wake = lambda: loop.call_soon_threadsafe(wake.set)
+        stopping = asyncio.Event()
+        watchers = [asyncio.to_thread(self._watch, p) for p in self.pollers]
+        sender = asyncio.create_task(self._send_forever(stopping, wake))
+        await asyncio.gather(*watchers)
+        stopping.set()
+        wake.set()
+        await sender
+        log.info("stopped cleanly")
+
+    def stop(self) -> None:
+        """Ask the service to stop (thread-safe, signal-safe)."""
+        log.info("stop requested: finishing the message in hand")
+        self.stop_event.set()
+
+    def _watch(self, poller: MailboxPoller) -> None:
+        """One mailbox, for ever: poll, then IDLE (or sleep) until mail comes; back off on errors."""
+        backoff = BACKOFF_START
+        interval = self.settings.daemon.idle_seconds
+        while not self.stop_event.is_set():
+            try:
+                poller.poll_once(self.stop_event)
+                backoff = BACKOFF_START
+                if self.stop_event.is_set():
+                    break
+                wait = interval if poller.connection.can_idle else self.settings.daemon.poll_seconds
+                poller.connection.wait(wait, self.stop_event)
+            except MailboxError as exc:
+                log.warning("%s: %s; retrying in %.0f s", poller.box.name, exc, backoff)
+                poller.close()
+                self.stop_event.wait(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+            except Exception:
+                log.exception("%s: unexpected error; retrying in %.0f s", poller.box.name, backoff)
+                poller.close()
+                self.stop_event.wait(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+        poller.close()
+
+    async def _send_forever(self, stopping: asyncio.Event, wake: asyncio.Event) -> None:
+        while not stopping.is_set():
+            try:
+                await self.sender.drain()
+            except Exception:
+                log.exception("outbox: unexpected error")
+            wake.clear()
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=OUTBOX_TICK)
+            except TimeoutError:
+                pass
