@@ -239,3 +239,50 @@ def wait_until(predicate, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(0.1)
+
+
+def test_quarantine_shows_in_status_and_replays(servers, make_daemon):
+    from triage_daemon.replay import replay
+    from triage_daemon.report import status
+
+    servers.dovecot.append("pekes2", b"\x00\x01\x02 not a mail, no header at all\r\n")
+    daemon = make_daemon()
+    daemon.run_once()
+    report = status(daemon.settings, daemon.db)
+    assert report.dispositions == {"quarantined": 1}
+    assert "no mail header" in report.quarantined[0]["reason"]
+    folders = servers.dovecot.folders("pekes2")
+    quarantine = next(f for f in folders if f.endswith("Quarantine"))
+    assert servers.dovecot.count("pekes2", quarantine) == 1
+    assert replay(daemon.settings.mailbox("pekes2"), daemon.db) == 1
+    assert servers.dovecot.count("pekes2", "INBOX") == 1
+    daemon.run_once()
+    # Still not mail: set aside again, once, and never answered.
+    assert status(daemon.settings, daemon.db).dispositions == {"quarantined": 1}
+    assert servers.dovecot.count("pekes2", quarantine) == 1
+
+
+def test_mime_wild_every_message_ticketed_or_set_aside(servers, make_daemon):
+    from pathlib import Path
+
+    corpus = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "mime-wild"
+    if not corpus.is_dir():
+        pytest.skip(f"{corpus} is absent: the shared corpus is not beside this checkout")
+    files = sorted(corpus.rglob("*.eml"))
+    for path in files:
+        servers.dovecot.append("pekes3", path.read_bytes())
+    appended = servers.dovecot.count("pekes3")
+    daemon = make_daemon()
+    report = daemon.run_once()
+    assert report.errors == {}
+    handled = [o for p in report.polls for o in p.outcomes]
+    assert len(handled) == appended
+    assert servers.dovecot.count("pekes3", "INBOX") == 0
+    with daemon.db.session() as session:
+        records = session.exec(select(MessageRecord)).all()
+    kinds = {r.disposition for r in records}
+    assert len(records) == appended
+    assert kinds <= {"ticket", "not_technical", "ignored", "duplicate", "followup", "quarantined"}
+    quarantined = [r for r in records if r.disposition == "quarantined"]
+    assert all(r.reason for r in quarantined)
+    assert len(quarantined) < appended * 0.02

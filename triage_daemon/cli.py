@@ -216,6 +216,29 @@ def reclassify(
 
 
 @app.command()
+def replay(
+    config: ConfigOption = None,
+    mailbox: Annotated[list[str] | None, typer.Option(help="Only this mailbox (repeatable).")] = None,
+) -> None:
+    """Move quarantined mail back to INBOX, to be processed again."""
+    from .db import Database
+    from .replay import replay as replay_box
+
+    settings = _settings(config)
+    db = Database(settings.database)
+    db.migrate()
+    names = mailbox or [m.name for m in settings.mailboxes]
+    try:
+        for name in names:
+            count = replay_box(settings.mailbox(name), db)
+            typer.echo(f"{name}: {count} mails back in INBOX")
+    except KeyError as exc:
+        _fail("Unknown mailbox:", [f"{exc.args[0]} (configured: {', '.join(m.name for m in settings.mailboxes)})"])
+    except TriageError as exc:
+        _fail("Replay stopped:", [str(exc)], code=1)
+
+
+@app.command()
 def demo(
     mails: Annotated[int, typer.Option(help="How many sample mails to deliver per round.")] = 0,
 ) -> None:
