@@ -8,14 +8,10 @@ How, and why not simply policy.default's header objects and get_content():
   the example mails it needs about 1.6 ms per message against 0.2 ms. If the
   compat32 pass raises anyway, the message is parsed again with
   policy.default; if that raises too, ParseError.
-- Headers are decoded here from their raw values: unfolded, stray 8-bit bytes
-  decoded (UTF-8, then the message's charset, windows-1253, latin-1), RFC 2047
-  words decoded with the whitespace between adjacent words dropped (RFC 2047
-  section 6.2; CPython 3.11's policy.default keeps it in display names), and a
-  run of words in one charset decoded together (a character may be split over
-  two words). Nothing here raises on group syntax or CR/LF in encoded words.
-- Bodies are decoded here too, with a charset fallback chain, because real
-  Greek mail often declares no charset or the wrong one (see _decode_bytes).
+- Headers are decoded from their raw values in headers.py (unfolding, stray
+  8-bit bytes, RFC 2047 words, addresses, dates, message ids).
+- Bodies are decoded here, with charsets.py's fallback chain, because real
+  Greek mail often declares no charset or the wrong one.
 
 Every failure becomes ParseError with an English reason: the pipeline logs it
 and puts the message in quarantine.
@@ -23,21 +19,23 @@ and puts the message in quarantine.
 
 from __future__ import annotations
 
-import binascii
-import codecs
 import hashlib
 import re
-from datetime import UTC, datetime
 from email import policy
 from email.message import Message
 from email.parser import BytesParser
-from email.utils import collapse_rfc2231_value, getaddresses, parsedate_to_datetime
-from functools import lru_cache
+from email.utils import collapse_rfc2231_value
 
+from .charsets import codec_name, decode_bytes
 from .errors import ParseError
+from .headers import decode_header_value, message_ids, read_envelope
 from .html_text import html_to_text
 from .message import Attachment, ParsedMail
 from .quotes import split_reply
+
+# decode_header_value lives in headers.py; it is re-exported here for callers
+# that import it from parse.
+__all__ = ["DERIVED_ID_DOMAIN", "MAX_BYTES", "decode_header_value", "parse_message"]
 
 MAX_BYTES = 25 * 1024 * 1024
 DERIVED_ID_DOMAIN = "triage-daemon.invalid"
@@ -50,7 +48,6 @@ _MAIL_HEADERS = frozenset(
 )
 _MAX_DEPTH = 40
 _MAX_ID_LENGTH = 255
-_MAX_ADDRESS_HEADER = 32 * 1024
 # Nobody's question is longer; html2text needs about 1 s per MB, so bound it.
 _MAX_TEXT_PART = 1024 * 1024
 # Text parts that are data, not something a person wrote to us.
@@ -58,41 +55,11 @@ _NOT_BODY_TEXT = frozenset(
     {"text/rfc822-headers", "text/calendar", "text/x-vcard", "text/vcard", "text/directory"}
 )
 _FORWARDED = frozenset({"message/rfc822", "message/global"})
-# MIME names Python's codec registry does not know (it knows greek, greek8,
-# iso-8859-7, iso_8859-7, elot_928, ecma-118, windows-1253 and cp1253).
-_CHARSET_ALIASES = {
-    "x-cp1253": "cp1253",
-    "win-1253": "cp1253",
-    "win1253": "cp1253",
-    "windows1253": "cp1253",
-    "cp-1253": "cp1253",
-    "ms-greek": "cp1253",
-    "iso-ir-126": "iso8859-7",
-    "csisolatingreek": "iso8859-7",
-    "iso-8859-7-i": "iso8859-7",
-    "x-gbk": "gbk",
-    "uft-8": "utf-8",
-    "unicode-1-1-utf-7": "utf-7",
-    "x-mac-cyrillic": "mac-cyrillic",
-    "iso-8859-8-i": "iso8859-8",
-    "ks_c_5601-1987": "cp949",
-}
-# Single-byte charsets: bytes that are valid UTF-8 under such a label are UTF-8.
-_SINGLE_BYTE = re.compile(r"^(iso8859|cp12|cp4|cp8|latin|koi8|mac-|ascii|tis)")
-_NOT_ASCII_COMPATIBLE = ("utf-16", "utf-32", "utf-7", "iso2022", "hz")
-
-_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=")
-_FOLD = re.compile(r"(?:\r\n|\r|\n)(?=[ \t])")
+# Must stay as it is: derived Message-IDs of mail already stored depend on it.
 _BREAK = re.compile(r"[\r\n]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _UNREADABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
-_MSG_ID = re.compile(r"<\s*([^<>\s][^<>]*?)\s*>")
-_ADDR_SPEC = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([\w.:-]+)""", re.IGNORECASE)
 _BODY_START = re.compile(rb"\r?\n\r?\n|\r\r")
-_SIMPLE_ADDRESS = re.compile(
-    r"\s*(?:([^<>@,]*?)\s*<([^<>\s@]+@[^<>\s@]+)>|<?([^<>\s@]+@[^<>\s@]+?)>?)\s*"
-)
 _FIELD_NAME = re.compile(rb"([\x21-\x39\x3b-\x7e]+)([ \t]*):")
 
 
@@ -148,7 +115,7 @@ def _parse(raw: bytes, mail_policy: policy.Policy) -> ParsedMail:
         name: [decode_header_value(value, fallback) for value in values]
         for name, values in raw_headers.items()
     }
-    _read_envelope(mail, raw_headers, fallback)
+    read_envelope(mail, raw_headers, fallback)
     _read_body(mail, msg)
     mail.message_id = _message_id(mail, raw_headers, data)
     mail.defects[:0] = _parser_defects(msg)
@@ -197,141 +164,11 @@ def _header_line(line: bytes, first: bool) -> bytes | None:
     return line if not field.group(2) else field.group(1) + line[field.end() - 1 :]
 
 
-# ---------------------------------------------------------------- headers
-
-
-def decode_header_value(value: str, fallback: str | None = None) -> str:
-    """A raw header value as one line of text: unfolded, 8-bit and RFC 2047 decoded."""
-    text = _unfold(value, fallback)
-    if "=?" in text:
-        text = _decode_words(text)
-    return (text if text.isprintable() else _CONTROL.sub(" ", text)).strip()
-
-
-def _unfold(value: str, fallback: str | None) -> str:
-    """Unfold a raw value and decode any raw 8-bit bytes in it (kept as surrogates)."""
-    text = _BREAK.sub(" ", _FOLD.sub("", value)) if "\n" in value or "\r" in value else value
-    if not text.isascii():
-        data = text.encode("utf-8", "surrogateescape")
-        text = _decode_bytes(data, None, first_guess=fallback)[0]
-    return text
-
-
-def _decode_words(text: str) -> str:
-    out: list[str] = []
-    run, run_charset = b"", ""
-    pos, after_word = 0, False
-    for match in _ENCODED_WORD.finditer(text):
-        gap = text[pos : match.start()]
-        # RFC 2047 6.2: whitespace between two adjacent encoded-words is not displayed.
-        keep_gap = bool(gap) and not (after_word and gap.isspace())
-        charset = match.group(1).split("*", 1)[0].lower()
-        data = _word_bytes(match.group(2), match.group(3))
-        if keep_gap or data is None or charset != run_charset:
-            out.append(_decode_bytes(run, run_charset)[0] if run else "")
-            run = b""
-        if keep_gap:
-            out.append(gap)
-        if data is None:
-            out.append(match.group(0))
-        else:
-            run += data
-        run_charset, after_word, pos = charset, data is not None, match.end()
-    out.append(_decode_bytes(run, run_charset)[0] if run else "")
-    out.append(text[pos:])
-    return "".join(out)
-
-
-def _word_bytes(encoding: str, payload: str) -> bytes | None:
-    """The bytes of one encoded-word, or None when it is broken (it is then kept as is)."""
-    try:
-        if encoding in "bB":
-            return binascii.a2b_base64(payload + "=" * (-len(payload) % 4))
-        return binascii.a2b_qp(payload.encode("utf-8", "surrogateescape"), header=True)
-    except (binascii.Error, ValueError):
-        return None
-
-
-def _read_envelope(mail: ParsedMail, raw: dict[str, list[str]], fallback: str | None) -> None:
-    senders = _addresses(raw.get("from", []), fallback)
-    if senders:
-        mail.from_name, mail.from_addr = senders[0]
-    else:
-        found = _ADDR_SPEC.search(mail.header("from"))
-        mail.from_addr = found.group(0).lower() if found else ""
-    mail.to = [addr for _, addr in _addresses(raw.get("to", []), fallback)]
-    mail.cc = [addr for _, addr in _addresses(raw.get("cc", []), fallback)]
-    reply_to = _addresses(raw.get("reply-to", []), fallback)
-    mail.reply_to = reply_to[0][1] if reply_to else ""
-    mail.subject = mail.header("subject")
-    mail.date = _date(mail.header("date"), mail.defects)
-    in_reply_to = _message_ids(mail.header("in-reply-to"))
-    mail.in_reply_to = in_reply_to[0] if in_reply_to else ""
-    mail.references = _message_ids(" ".join(mail.headers.get("references", [])))
-
-
-def _addresses(values: list[str], fallback: str | None) -> list[tuple[str, str]]:
-    """(display name, lower-case address) pairs; names decoded after splitting the list."""
-    if not values:
-        return []
-    text = ", ".join(_unfold(value, fallback) for value in values)
-    simple = _simple_addresses(text)
-    if simple is not None:
-        return simple
-    try:
-        if len(text) > _MAX_ADDRESS_HEADER:
-            raise ValueError("too long for the address parser")
-        found = getaddresses([text])
-    except (ValueError, RecursionError):
-        # email.utils recurses on some huge headers: keep the bare addresses.
-        found = [("", addr) for addr in _ADDR_SPEC.findall(text)]
-    pairs = []
-    for name, addr in found:
-        addr = addr.strip().lower()
-        if addr and not addr.startswith("@") and not addr.endswith("@") and " " not in addr:
-            pairs.append((decode_header_value(name), addr))
-    return pairs
-
-
-def _simple_addresses(text: str) -> list[tuple[str, str]] | None:
-    """The common forms "Name <addr>" and "addr", comma-separated, without the slow
-    general parser; None when anything else (quotes, groups, comments) is present."""
-    if any(c in text for c in '"();:\\'):
-        return None
-    pairs = []
-    for item in text.split(","):
-        found = _SIMPLE_ADDRESS.fullmatch(item)
-        if not found:
-            if item.strip():
-                return None
-            continue
-        name, addr = found.group(1) or "", found.group(2) or found.group(3)
-        pairs.append((decode_header_value(name), addr.lower()))
-    return pairs
-
-
-def _date(value: str, defects: list[str]) -> datetime | None:
-    if not value:
-        return None
-    try:
-        date = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        defects.append(f"Date header not understood: {value[:80]!r}")
-        return None
-    # RFC 5322 "-0000" means no known zone: read it as UTC so every date is aware.
-    return date if date.tzinfo else date.replace(tzinfo=UTC)
-
-
-def _message_ids(value: str) -> list[str]:
-    """Message ids without angle brackets; bare tokens when nobody used brackets."""
-    found = _MSG_ID.findall(value)
-    if found:
-        return found
-    return [token for token in (t.strip("<>") for t in value.split()) if token]
+# ---------------------------------------------------------------- message id
 
 
 def _message_id(mail: ParsedMail, raw: dict[str, list[str]], data: bytes) -> str:
-    ids = _message_ids(mail.header("message-id"))
+    ids = message_ids(mail.header("message-id"))
     if not ids:
         mail.defects.append("no Message-ID: derived one from From, Date, Subject and body")
         return _derived_id(raw, data)
@@ -425,8 +262,8 @@ def _part_text(part: Message, ctype: str, defects: list[str]) -> str:
     if not charset and ctype == "text/html":
         found = _META_CHARSET.search(data[:4096])
         charset = found.group(1).decode("ascii") if found else None
-    text, used = _decode_bytes(data, charset)
-    if charset and used != _codec(charset):
+    text, used = decode_bytes(data, charset)
+    if charset and used != codec_name(charset):
         defects.append(f"{ctype} part: charset {charset!r} did not fit, decoded as {used}")
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "").lstrip("\ufeff")
     if ctype == "text/html":
@@ -473,44 +310,6 @@ def _check_readable(text: str) -> None:
             f"body is not readable text: {bad} of {len(text)} characters are control "
             "characters or undecodable bytes"
         )
-
-
-# ---------------------------------------------------------------- charsets
-
-
-@lru_cache(maxsize=256)
-def _codec(charset: str | None) -> str | None:
-    """The Python codec name for a MIME charset label, or None if unknown or not text."""
-    label = re.match(r"[\w.:+-]+", (charset or "").strip().strip("\"'"))
-    if not label:
-        return None
-    name = _CHARSET_ALIASES.get(label.group(0).lower(), label.group(0).lower())
-    try:
-        info = codecs.lookup(name)
-    except LookupError:
-        return None
-    return info.name if getattr(info, "_is_text_encoding", True) else None
-
-
-def _decode_bytes(
-    data: bytes, charset: str | None, first_guess: str | None = None
-) -> tuple[str, str]:
-    """(text, codec used): the declared charset when it decodes, else UTF-8, then
-    windows-1253, then latin-1 (which always decodes). Bytes that are valid
-    UTF-8 under a single-byte label are UTF-8 (a very common mislabel)."""
-    codec = _codec(charset)
-    if data.isascii() and not (codec or "").startswith(_NOT_ASCII_COMPATIBLE):
-        return data.decode("ascii"), codec or "ascii"
-    if codec and _SINGLE_BYTE.match(codec):
-        candidates = ("utf-8", codec, "cp1253")
-    else:
-        candidates = (codec or "utf-8", "utf-8", _codec(first_guess) or "utf-8", "cp1253")
-    for name in candidates:
-        try:
-            return data.decode(name), name
-        except (UnicodeDecodeError, LookupError):
-            continue
-    return data.decode("latin-1"), "iso8859-1"
 
 
 # ---------------------------------------------------------------- parts
