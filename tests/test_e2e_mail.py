@@ -269,8 +269,7 @@ def test_mime_wild_every_message_ticketed_or_set_aside(servers, make_daemon):
     if not corpus.is_dir():
         pytest.skip(f"{corpus} is absent: the shared corpus is not beside this checkout")
     files = sorted(corpus.rglob("*.eml"))
-    for path in files:
-        servers.dovecot.append("pekes3", path.read_bytes())
+    servers.dovecot.append_many("pekes3", [path.read_bytes() for path in files])
     appended = servers.dovecot.count("pekes3")
     daemon = make_daemon()
     report = daemon.run_once()
