@@ -109,10 +109,11 @@ class Daemon:
         sent = 0
         while True:
             finished = done.is_set()
+            # Cleared before draining: a wake-up that comes during the drain is kept.
+            wake.clear()
             sent += await self.sender.drain()
             if finished:
                 return sent
-            wake.clear()
             try:
                 await asyncio.wait_for(wake.wait(), timeout=0.5)
             except TimeoutError:
@@ -135,9 +136,11 @@ class Daemon:
         wake = asyncio.Event()
         self._outbox_wake = lambda: loop.call_soon_threadsafe(wake.set)
         stopping = asyncio.Event()
-        watchers = [asyncio.to_thread(self._watch, p) for p in self.pollers]
         sender = asyncio.create_task(self._send_forever(stopping, wake))
-        await asyncio.gather(*watchers)
+        # The watchers never return until stopped: they get threads of their own, or they
+        # would fill the default pool that asyncio.to_thread (the outbox) needs.
+        with ThreadPoolExecutor(max_workers=len(self.pollers), thread_name_prefix="mailbox") as pool:
+            await asyncio.gather(*(loop.run_in_executor(pool, self._watch, p) for p in self.pollers))
         stopping.set()
         wake.set()
         await sender
@@ -174,11 +177,11 @@ class Daemon:
 
     async def _send_forever(self, stopping: asyncio.Event, wake: asyncio.Event) -> None:
         while not stopping.is_set():
+            wake.clear()  # before draining, so a wake-up during the drain is kept
             try:
                 await self.sender.drain()
             except Exception:
                 log.exception("outbox: unexpected error")
-            wake.clear()
             try:
                 await asyncio.wait_for(wake.wait(), timeout=OUTBOX_TICK)
             except TimeoutError:

@@ -125,6 +125,8 @@ class MailboxConnection:
         Returns early, False, when ``stop`` is set: IDLE is checked once a second.
         """
         client = self._client()
+        if self._exists_announced(client):
+            return True
         if not self.can_idle:
             stop.wait(seconds)
             return False
@@ -141,6 +143,17 @@ class MailboxConnection:
         except CONNECTION_ERRORS as exc:
             raise MailboxError(f"{self.box.name}: IDLE failed: {describe(exc)}") from exc
         return False
+
+    @staticmethod
+    def _exists_announced(client: IMAPClient) -> bool:
+        """Did the server announce new mail (EXISTS) in the answer to an earlier command?
+
+        imaplib keeps such untagged responses aside and IDLE does not repeat them, so a
+        mail that arrived during a poll would wait a whole IDLE period. imapclient has no
+        public accessor for them: this reads imaplib's ``untagged_responses``.
+        """
+        pending = getattr(getattr(client, "_imap", None), "untagged_responses", None)
+        return isinstance(pending, dict) and pending.pop("EXISTS", None) is not None
 
     def close(self) -> None:
         client, self.client = self.client, None
