@@ -87,3 +87,25 @@ def test_kill_9_mid_batch_then_restart(fresh_mail_servers, db_url, tmp_path):
     assert len(replies) == MAILS
     assert max(in_reply_to.values()) == 1
     engine.dispose()
+
+
+def test_sigterm_stops_cleanly(fresh_mail_servers, db_url, tmp_path):
+    servers = fresh_mail_servers
+    env = attica_env(servers, db_url, tmp_path / "data")
+    command = [sys.executable, "-m", "triage_daemon", "run", "--config", str(ATTICA)]
+    log_path = tmp_path / "daemon.log"
+    with open(log_path, "wb") as log:
+        daemon = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            servers.send(request(), "teacher1@school.example", ["helpdesk@pekes1.att.example"])
+            servers.wait_for("teacher1", timeout=60)
+            daemon.send_signal(signal.SIGTERM)
+            assert daemon.wait(timeout=30) == 0
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+                daemon.wait()
+    assert "stopped cleanly" in log_path.read_text()
+    engine = make_engine(db_url)
+    assert count(engine, Ticket) == 1
+    engine.dispose()

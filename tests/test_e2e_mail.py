@@ -12,7 +12,7 @@ import time
 import pytest
 from sqlmodel import select
 
-from e2e import attica_settings, parse, subjects
+from e2e import attica_settings, parse
 from mailfactory import request
 from triage_daemon.clock import Clock, FrozenClock
 from triage_daemon.daemon import Daemon
@@ -285,3 +285,28 @@ def test_mime_wild_every_message_ticketed_or_set_aside(servers, make_daemon):
     quarantined = [r for r in records if r.disposition == "quarantined"]
     assert all(r.reason for r in quarantined)
     assert len(quarantined) < appended * 0.02
+
+
+def test_one_failing_mailbox_does_not_stop_the_others(servers, db_url, tmp_path):
+    settings = attica_settings(servers, db_url, tmp_path / "data")
+    settings.mailbox("pekes2").imap.password = "wrong password"
+    for box in (1, 2, 3):
+        deliver(servers, request(subject=f"Για το {box}ο"), [HELPDESK.format(box)])
+        servers.wait_for(f"pekes{box}")
+    daemon = Daemon(settings)
+    try:
+        report = daemon.run_once()
+        assert set(report.errors) == {"pekes2"}
+        assert "pekes2" in report.errors["pekes2"]
+        assert sorted(t.mailbox for t in tickets(daemon)) == ["pekes1", "pekes3"]
+        from triage_daemon.report import status
+
+        boxes = {b["name"]: b for b in status(settings, daemon.db).mailboxes}
+        assert boxes["pekes2"]["errors"] == 1 and boxes["pekes2"]["last_error"]
+        assert boxes["pekes1"]["errors"] == 0 and boxes["pekes1"]["last_success"]
+        # Fixed: the next pass picks the waiting mail up.
+        settings.mailbox("pekes2").imap.password = servers.password
+        assert Daemon(settings).run_once().errors == {}
+        assert sorted(t.mailbox for t in tickets(daemon)) == ["pekes1", "pekes2", "pekes3"]
+    finally:
+        daemon.db.dispose()
