@@ -13,13 +13,13 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
-from servers import Dovecot, Postfix, ServerStartError, binary, log_tail, system_user
 
 # Database fixtures (db_url, database): every test that uses them runs on SQLite and on
 # PostgreSQL.
 from db_fixtures import database, db_url  # noqa: F401
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+from servers import Dovecot, Postfix, ServerStartError, binary, log_tail, system_user
 
 # ======================================================================================
 # Mail servers: a private Dovecot (IMAP + LMTP) and Postfix (SMTP) on free loopback ports.

@@ -20,8 +20,12 @@ BACKENDS = ("sqlite", "postgresql")
 
 def _admin_conninfo() -> str:
     url = make_url(PG_ADMIN_URL)
-    parts = [f"host={url.host or '127.0.0.1'}", f"port={url.port or 5432}",
-             f"user={url.username or 'postgres'}", f"dbname={url.database or 'postgres'}"]
+    parts = [
+        f"host={url.host or '127.0.0.1'}",
+        f"port={url.port or 5432}",
+        f"user={url.username or 'postgres'}",
+        f"dbname={url.database or 'postgres'}",
+    ]
     if url.password:
         parts.append(f"password={url.password}")
     return " ".join(parts)

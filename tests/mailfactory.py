@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
-from datetime import datetime, UTC
 
 _counter = itertools.count(1)
 
@@ -15,7 +15,7 @@ _counter = itertools.count(1)
 def request(
     subject: str = "Δεν μπορώ να μπω στο Webex",
     body: str = "Καλησπέρα σας,\nδεν μπορώ να ενεργοποιήσω τον λογαριασμό μου στο webex.sch.gr.\n"
-                "Ευχαριστώ,\nΜαρία",
+    "Ευχαριστώ,\nΜαρία",
     sender: str = "teacher1@school.example",
     name: str = "Μαρία Παπαδοπούλου",
     to: str = "helpdesk@pekes1.att.example",

@@ -57,14 +57,18 @@ def test_database_url_from_environment():
 
 
 def test_default_used_when_variable_missing(tmp_path):
-    path = write(tmp_path, MINIMAL.replace('host = "127.0.0.1"\nport = 25',
-                                           'host = "${SMTP_HOST:-mail.example}"\nport = 25'))
+    path = write(
+        tmp_path,
+        MINIMAL.replace(
+            'host = "127.0.0.1"\nport = 25', 'host = "${SMTP_HOST:-mail.example}"\nport = 25'
+        ),
+    )
     assert load_settings(path, env={}).smtp.host == "mail.example"
 
 
 def test_every_problem_reported_with_file_and_key(tmp_path):
     text = MINIMAL.replace("port = 143", 'port = "abc"').replace('tls = "none"', 'tls = "maybe"')
-    text += '\n[daemon]\npoll_secnds = 5\n'
+    text += "\n[daemon]\npoll_secnds = 5\n"
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as caught:
         load_settings(path, env={})

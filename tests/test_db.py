@@ -2,9 +2,9 @@
 
 from datetime import UTC, datetime
 
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from alembic.config import Config
 from sqlmodel import select
 
 from triage_daemon.db import MIGRATIONS, Database
@@ -16,8 +16,16 @@ def test_migrations_reach_head_and_keep_data(db_url):
     db.migrate()
     now = datetime(2020, 3, 24, 9, 0, tzinfo=UTC)
     with db.session() as session:
-        session.add(Ticket(mailbox="pekes1", message_id="a@b", sender="t@sch.gr", created=now,
-                           updated=now, status=TicketStatus.open))
+        session.add(
+            Ticket(
+                mailbox="pekes1",
+                message_id="a@b",
+                sender="t@sch.gr",
+                created=now,
+                updated=now,
+                status=TicketStatus.open,
+            )
+        )
     db.migrate()  # an upgrade on a database that is already current
     with db.session() as session:
         (ticket,) = session.exec(select(Ticket)).all()

@@ -14,11 +14,11 @@ import time
 from collections import Counter
 
 import pytest
+from e2e import ATTICA, attica_env, parse
+from mailfactory import request
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from e2e import ATTICA, attica_env, parse
-from mailfactory import request
 from triage_daemon.db import make_engine
 from triage_daemon.tables import MessageRecord, OutboxMessage, Ticket
 
@@ -41,9 +41,13 @@ def test_kill_9_mid_batch_then_restart(fresh_mail_servers, db_url, tmp_path):
     batches: dict[int, list[bytes]] = {box: [] for box in range(1, 7)}
     for n in range(MAILS):
         box, teacher = n % 6 + 1, n % 20 + 1
-        batches[box].append(request(subject=f"Αίτημα {n}: δεν μπαίνω στο webex",
-                                    sender=f"teacher{teacher}@school.example",
-                                    to=f"helpdesk@pekes{box}.att.example"))
+        batches[box].append(
+            request(
+                subject=f"Αίτημα {n}: δεν μπαίνω στο webex",
+                sender=f"teacher{teacher}@school.example",
+                to=f"helpdesk@pekes{box}.att.example",
+            )
+        )
     for box, raws in batches.items():
         servers.dovecot.append_many(f"pekes{box}", raws)
     # The relay is down while the daemon works: nothing can be mid-send when it dies.

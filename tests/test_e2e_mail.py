@@ -10,10 +10,10 @@ import threading
 import time
 
 import pytest
-from sqlmodel import select
-
 from e2e import attica_settings, parse
 from mailfactory import request
+from sqlmodel import select
+
 from triage_daemon.clock import Clock, FrozenClock
 from triage_daemon.daemon import Daemon
 from triage_daemon.fetch import MailboxConnection
@@ -87,8 +87,12 @@ def test_follow_up_threads_into_its_ticket(servers, make_daemon):
     daemon.run_once()
     (reply,) = servers.wait_for("teacher1")
     ack = parse(reply)
-    follow = request(subject=f"Re: {ack['Subject']}", body="Δοκίμασα ξανά, δεν γίνεται.",
-                     in_reply_to=ack["Message-ID"].strip().strip("<>"), to=HELPDESK.format(2))
+    follow = request(
+        subject=f"Re: {ack['Subject']}",
+        body="Δοκίμασα ξανά, δεν γίνεται.",
+        in_reply_to=ack["Message-ID"].strip().strip("<>"),
+        to=HELPDESK.format(2),
+    )
     deliver(servers, follow, [HELPDESK.format(2)])
     servers.wait_for("pekes2")
     daemon.run_once()
@@ -113,9 +117,11 @@ def bounce() -> bytes:
         b"From: MAILER-DAEMON@mail.school.example (Mail Delivery System)\r\n"
         b"To: helpdesk@pekes3.att.example\r\nSubject: Undelivered Mail Returned to Sender\r\n"
         b"Message-ID: <bounce-1@mail.school.example>\r\nMIME-Version: 1.0\r\n"
-        b"Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
-        b"--B\r\nContent-Type: text/plain\r\n\r\nThis is the mail system. Your mail could not be delivered.\r\n"
-        b"--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mail.school.example\r\n\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        b"--B\r\nContent-Type: text/plain\r\n\r\n"
+        b"This is the mail system. Your mail could not be delivered.\r\n"
+        b"--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        b"Reporting-MTA: dns; mail.school.example\r\n\r\n"
         b"Final-Recipient: rfc822; nobody@school.example\r\nAction: failed\r\nStatus: 5.1.1\r\n"
         b"--B--\r\n"
     )
@@ -123,8 +129,12 @@ def bounce() -> bytes:
 
 def test_automatic_mail_and_bounces_get_no_reply(servers, make_daemon):
     for n, headers in enumerate(AUTOMATIC.values(), start=1):
-        deliver(servers, request(headers=headers, sender=f"teacher{n}@school.example"),
-                [HELPDESK.format(3)], sender=f"teacher{n}@school.example")
+        deliver(
+            servers,
+            request(headers=headers, sender=f"teacher{n}@school.example"),
+            [HELPDESK.format(3)],
+            sender=f"teacher{n}@school.example",
+        )
     deliver(servers, bounce(), [HELPDESK.format(3)], sender="")
     servers.wait_for("pekes3", count=4)
     daemon = make_daemon()
@@ -153,8 +163,12 @@ def test_same_mail_to_two_helpdesks_is_one_ticket(servers, make_daemon):
 
 def test_smtp_down_then_up_every_reply_delivered_once(servers, make_daemon):
     for n in range(1, 6):
-        deliver(servers, request(subject=f"Πρόβλημα {n}", sender=f"teacher{n}@school.example"),
-                [HELPDESK.format(6)], sender=f"teacher{n}@school.example")
+        deliver(
+            servers,
+            request(subject=f"Πρόβλημα {n}", sender=f"teacher{n}@school.example"),
+            [HELPDESK.format(6)],
+            sender=f"teacher{n}@school.example",
+        )
     servers.wait_for("pekes6", count=5)
     servers.postfix.stop()
     clock = FrozenClock(Clock().now())
@@ -180,8 +194,12 @@ def test_imap_restart_daemon_reconnects(servers, make_daemon):
         deliver(servers, request(subject="Πρώτο"), [HELPDESK.format(1)])
         wait_until(lambda: len(tickets(daemon)) == 1, 20)
         servers.dovecot.restart()
-        deliver(servers, request(subject="Δεύτερο", sender="teacher2@school.example"),
-                [HELPDESK.format(1)], sender="teacher2@school.example")
+        deliver(
+            servers,
+            request(subject="Δεύτερο", sender="teacher2@school.example"),
+            [HELPDESK.format(1)],
+            sender="teacher2@school.example",
+        )
         wait_until(lambda: len(tickets(daemon)) == 2, 60)
     finally:
         daemon.stop()
@@ -210,8 +228,12 @@ def test_idle_picks_up_new_mail_within_seconds(servers, make_daemon):
 
 def test_uidvalidity_change_no_mail_skipped_none_twice(servers, make_daemon, monkeypatch):
     for n in range(1, 4):
-        deliver(servers, request(subject=f"Αίτημα {n}", sender=f"teacher{n}@school.example"),
-                [HELPDESK.format(1)], sender=f"teacher{n}@school.example")
+        deliver(
+            servers,
+            request(subject=f"Αίτημα {n}", sender=f"teacher{n}@school.example"),
+            [HELPDESK.format(1)],
+            sender=f"teacher{n}@school.example",
+        )
     servers.wait_for("pekes1", count=3)
     daemon = make_daemon()
     # The first pass records its outcomes but "crashes" before moving any mail.
@@ -222,8 +244,12 @@ def test_uidvalidity_change_no_mail_skipped_none_twice(servers, make_daemon, mon
     old = servers.dovecot.uidvalidity("pekes1")
     servers.dovecot.set_uidvalidity("pekes1", "INBOX", old + 1000)
     assert servers.dovecot.uidvalidity("pekes1") == old + 1000
-    deliver(servers, request(subject="Αίτημα 4", sender="teacher4@school.example"),
-            [HELPDESK.format(1)], sender="teacher4@school.example")
+    deliver(
+        servers,
+        request(subject="Αίτημα 4", sender="teacher4@school.example"),
+        [HELPDESK.format(1)],
+        sender="teacher4@school.example",
+    )
     servers.wait_for("pekes1", count=4)
     daemon.run_once()
     assert sorted(t.subject for t in tickets(daemon)) == [f"Αίτημα {n}" for n in range(1, 5)]

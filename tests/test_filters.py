@@ -11,8 +11,12 @@ OWN = frozenset({"helpdesk@pekes1.att.example"})
 
 def mail(**fields) -> ParsedMail:
     headers = fields.pop("headers", {})
-    base = {"message_id": "m1@example", "from_addr": "teacher@sch.gr", "subject": "Webex",
-            "text": "Δεν μπορώ να μπω στο webex."}
+    base = {
+        "message_id": "m1@example",
+        "from_addr": "teacher@sch.gr",
+        "subject": "Webex",
+        "text": "Δεν μπορώ να μπω στο webex.",
+    }
     base.update(fields)
     return ParsedMail(headers={k.lower(): v for k, v in headers.items()}, **base)
 
@@ -43,8 +47,14 @@ def first_hit(m: ParsedMail) -> str | None:
         ({"from_addr": ""}, "no-reply-sender"),
         ({"subject": "Αυτόματη απάντηση: Πρόβλημα webex"}, "out-of-office"),
         ({"subject": "Automatic reply: eclass"}, "out-of-office"),
-        ({"subject": "Re: [ΠΕΚΕΣ1 #4] webex", "text": "Θα βρίσκομαι εκτός γραφείου έως 3/4."}, "out-of-office"),
-        ({"subject": "RE: webex", "text": "Tha eimai ektos grafeiou mexri tin Deytera."}, "out-of-office"),
+        (
+            {"subject": "Re: [ΠΕΚΕΣ1 #4] webex", "text": "Θα βρίσκομαι εκτός γραφείου έως 3/4."},
+            "out-of-office",
+        ),
+        (
+            {"subject": "RE: webex", "text": "Tha eimai ektos grafeiou mexri tin Deytera."},
+            "out-of-office",
+        ),
     ],
     ids=lambda v: str(v)[:40],
 )

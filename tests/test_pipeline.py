@@ -7,9 +7,9 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
+from mailfactory import message_id_of, request
 from sqlmodel import select
 
-from mailfactory import message_id_of, request
 from triage_daemon.clock import FrozenClock
 from triage_daemon.config import Settings
 from triage_daemon.message import ParsedMail, Triage
@@ -38,22 +38,33 @@ class StubClassifier:
         if "μισθοδοσία" in subject:
             return Triage(False, None, None, {"technical": 0.99})
         if "lobby" in subject:
-            return Triage(True, "webex", "webex-lobby", {"technical": 0.99, "topic": 0.9, "faq": 0.9})
+            return Triage(
+                True, "webex", "webex-lobby", {"technical": 0.99, "topic": 0.9, "faq": 0.9}
+            )
         return Triage(True, "webex", "none", {"technical": 0.9, "topic": 0.8, "faq": 0.5})
 
 
 def make_settings(**replies) -> Settings:
-    boxes = [{"name": f"pekes{n}", "address": f"helpdesk@pekes{n}.att.example", "tag": f"ΠΕΚΕΣ{n}",
-              "imap": {"host": "127.0.0.1", "port": 143, "user": f"pekes{n}", "password": "x"}}
-             for n in (1, 2)]
-    return Settings.model_validate({"smtp": {"host": "127.0.0.1", "port": 25}, "mailbox": boxes,
-                                    "replies": replies or {}})
+    boxes = [
+        {
+            "name": f"pekes{n}",
+            "address": f"helpdesk@pekes{n}.att.example",
+            "tag": f"ΠΕΚΕΣ{n}",
+            "imap": {"host": "127.0.0.1", "port": 143, "user": f"pekes{n}", "password": "x"},
+        }
+        for n in (1, 2)
+    ]
+    return Settings.model_validate(
+        {"smtp": {"host": "127.0.0.1", "port": 25}, "mailbox": boxes, "replies": replies or {}}
+    )
 
 
 @pytest.fixture
 def pipe(database):
     settings = make_settings()
-    return Pipeline(settings, database, Replies(ROOT / "templates"), StubClassifier(), FrozenClock())
+    return Pipeline(
+        settings, database, Replies(ROOT / "templates"), StubClassifier(), FrozenClock()
+    )
 
 
 _uid = iter(range(1, 10_000))
@@ -75,7 +86,11 @@ def test_new_request_one_ticket_one_reply(pipe, database):
     tickets = rows(database, Ticket)
     assert len(tickets) == 1 and tickets[0].topic == "webex" and tickets[0].faq == "none"
     outbox = rows(database, OutboxMessage)
-    assert len(outbox) == 1 and outbox[0].kind == "ack" and outbox[0].recipient == "teacher1@school.example"
+    assert (
+        len(outbox) == 1
+        and outbox[0].kind == "ack"
+        and outbox[0].recipient == "teacher1@school.example"
+    )
     sent = message_from_bytes(outbox[0].raw, policy=policy.default)
     assert str(sent["Subject"]).startswith(f"[ΠΕΚΕΣ1 #{tickets[0].id}] Re: ")
     kinds = [e.kind for e in rows(database, TicketEvent)]
@@ -114,11 +129,14 @@ def test_sent_to_two_helpdesks_is_one_ticket(pipe, database):
 def test_follow_up_by_subject_tag_and_by_references(pipe, database):
     opened = feed(pipe, request())
     ticket_id = opened.ticket_id
-    by_tag = feed(pipe, request(subject=f"Re: [ΠΕΚΕΣ1 #{ticket_id}] Δεν μπορώ", body="Ακόμα δεν μπαίνω."))
+    by_tag = feed(
+        pipe, request(subject=f"Re: [ΠΕΚΕΣ1 #{ticket_id}] Δεν μπορώ", body="Ακόμα δεν μπαίνω.")
+    )
     assert by_tag.disposition == Disposition.followup and by_tag.ticket_id == ticket_id
     (reply,) = rows(database, OutboxMessage)
-    by_ref = feed(pipe, request(subject="Re: webex", body="Ευχαριστώ, λύθηκε!",
-                                in_reply_to=reply.message_id))
+    by_ref = feed(
+        pipe, request(subject="Re: webex", body="Ευχαριστώ, λύθηκε!", in_reply_to=reply.message_id)
+    )
     assert by_ref.disposition == Disposition.followup and by_ref.ticket_id == ticket_id
     assert len(rows(database, Ticket)) == 1
     assert len(rows(database, OutboxMessage)) == 1  # follow-ups get no automatic reply
@@ -128,8 +146,12 @@ def test_follow_up_by_subject_tag_and_by_references(pipe, database):
 
 @pytest.mark.parametrize(
     "headers",
-    [{"Auto-Submitted": "auto-replied"}, {"Precedence": "bulk"}, {"List-Id": "<x.example>"},
-     {"X-Autoreply": "yes"}],
+    [
+        {"Auto-Submitted": "auto-replied"},
+        {"Precedence": "bulk"},
+        {"List-Id": "<x.example>"},
+        {"X-Autoreply": "yes"},
+    ],
     ids=["auto-submitted", "precedence", "list-id", "x-autoreply"],
 )
 def test_automatic_mail_never_answered(pipe, database, headers):
@@ -186,7 +208,9 @@ def test_crash_in_a_stage_quarantines_and_rolls_back(pipe, database, caplog):
 
 def test_per_sender_reply_limit(database):
     settings = make_settings(max_per_sender=2, window_minutes=60)
-    pipe = Pipeline(settings, database, Replies(ROOT / "templates"), StubClassifier(), FrozenClock())
+    pipe = Pipeline(
+        settings, database, Replies(ROOT / "templates"), StubClassifier(), FrozenClock()
+    )
     for n in range(4):
         feed(pipe, request(subject=f"Πρόβλημα {n}"))
     assert len(rows(database, Ticket)) == 4

@@ -13,13 +13,22 @@ from triage_daemon.message import ParsedMail
 from triage_daemon.reply import ACK, FAQ, NOT_TECHNICAL, Replies, reply_subject, text_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
-BOX = MailboxSettings.model_validate({
-    "name": "pekes1", "address": "helpdesk@pekes1.att.example", "tag": "ΠΕΚΕΣ1",
-    "display_name": "1ο ΠΕΚΕΣ Αττικής",
-    "imap": {"host": "127.0.0.1", "port": 143, "user": "pekes1", "password": "x"},
-})
-MAIL = ParsedMail(message_id="abc@sch.gr", subject="Πρόβλημα με webex", from_name="Ελένη Ρήγα",
-                  from_addr="eriga@sch.gr", references=["older@sch.gr"])
+BOX = MailboxSettings.model_validate(
+    {
+        "name": "pekes1",
+        "address": "helpdesk@pekes1.att.example",
+        "tag": "ΠΕΚΕΣ1",
+        "display_name": "1ο ΠΕΚΕΣ Αττικής",
+        "imap": {"host": "127.0.0.1", "port": 143, "user": "pekes1", "password": "x"},
+    }
+)
+MAIL = ParsedMail(
+    message_id="abc@sch.gr",
+    subject="Πρόβλημα με webex",
+    from_name="Ελένη Ρήγα",
+    from_addr="eriga@sch.gr",
+    references=["older@sch.gr"],
+)
 WHEN = datetime(2020, 3, 24, 10, 0, tzinfo=UTC)
 
 
@@ -69,10 +78,18 @@ def test_message_ids_unique(replies):
 
 
 def test_html_escapes_teacher_text(replies):
-    evil = ParsedMail(message_id="x@y", subject="<script>alert(1)</script>",
-                      from_name="<b>x</b>", from_addr="x@sch.gr")
+    evil = ParsedMail(
+        message_id="x@y",
+        subject="<script>alert(1)</script>",
+        from_name="<b>x</b>",
+        from_addr="x@sch.gr",
+    )
     reply = replies.build(kind=ACK, faq=None, mailbox=BOX, ticket_id=1, mail=evil, date=WHEN)
-    html = message_from_bytes(reply.as_bytes(), policy=policy.default).get_body(("html",)).get_content()
+    html = (
+        message_from_bytes(reply.as_bytes(), policy=policy.default)
+        .get_body(("html",))
+        .get_content()
+    )
     assert "<script>" not in html and "<b>x</b>" not in html
 
 

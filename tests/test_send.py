@@ -6,6 +6,7 @@ import sys
 from datetime import timedelta
 
 import pytest
+from smtp_sink import SMTPSink
 from sqlalchemy import update
 from sqlmodel import select
 
@@ -14,8 +15,6 @@ from triage_daemon.clock import FrozenClock
 from triage_daemon.config import SMTPSettings
 from triage_daemon.send import Outbox, Sender
 from triage_daemon.tables import OutboxMessage, OutboxStatus
-
-from smtp_sink import SMTPSink
 
 
 @pytest.fixture
@@ -33,17 +32,29 @@ def settings(port: int, **extra) -> SMTPSettings:
 def queue(database, clock, count: int, recipient="teacher@sch.gr"):
     with database.session() as session:
         for n in range(count):
-            raw = (f"From: helpdesk@pekes1.att.example\r\nTo: {recipient}\r\n"
-                   f"Subject: reply {n}\r\nMessage-ID: <r{n}@pekes1>\r\n\r\nbody {n}\r\n").encode()
-            session.add(OutboxMessage(kind="ack", sender="helpdesk@pekes1.att.example",
-                                      recipient=recipient, message_id=f"r{n}-{recipient}",
-                                      raw=raw, created=clock.now(), next_attempt=clock.now()))
+            raw = (
+                f"From: helpdesk@pekes1.att.example\r\nTo: {recipient}\r\n"
+                f"Subject: reply {n}\r\nMessage-ID: <r{n}@pekes1>\r\n\r\nbody {n}\r\n"
+            ).encode()
+            session.add(
+                OutboxMessage(
+                    kind="ack",
+                    sender="helpdesk@pekes1.att.example",
+                    recipient=recipient,
+                    message_id=f"r{n}-{recipient}",
+                    raw=raw,
+                    created=clock.now(),
+                    next_attempt=clock.now(),
+                )
+            )
 
 
 def statuses(database) -> list[str]:
     with database.session() as session:
-        return [getattr(r.status, "value", r.status)
-                for r in session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()]
+        return [
+            getattr(r.status, "value", r.status)
+            for r in session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        ]
 
 
 def test_each_row_sent_exactly_once(database, sink):

@@ -15,8 +15,11 @@ from rich.table import Table
 from .config import PROJECT_ROOT, Settings, load_settings
 from .errors import ConfigError, ModelError, TriageError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Email-driven technical helpdesk for the PEKES of Attica.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Email-driven technical helpdesk for the PEKES of Attica.",
+)
 err = Console(stderr=True)
 
 ConfigOption = Annotated[
@@ -40,14 +43,19 @@ def _fail(headline: str, problems: list[str], code: int = 2):
 
 
 def _logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 @app.command()
 def run(
     config: ConfigOption = None,
-    once: Annotated[bool, typer.Option("--once", help="One pass over every mailbox and the outbox, then exit.")] = False,
+    once: Annotated[
+        bool, typer.Option("--once", help="One pass over every mailbox and the outbox, then exit.")
+    ] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
 ) -> None:
     """Run the service (or one pass with --once)."""
@@ -66,8 +74,11 @@ def run(
         return
     report = daemon.run_once()
     handled = sum(len(p.outcomes) for p in report.polls)
-    err.print(f"{handled} messages handled, {report.sent} replies sent, "
-              f"{len(report.errors)} mailboxes with errors", highlight=False)
+    err.print(
+        f"{handled} messages handled, {report.sent} replies sent, "
+        f"{len(report.errors)} mailboxes with errors",
+        highlight=False,
+    )
     for name, message in report.errors.items():
         err.print(f"  {name}: {message}", markup=False, highlight=False)
     raise typer.Exit(1 if report.errors else 0)
@@ -94,21 +105,36 @@ def status(
     for column in ("mailbox", "last poll", "backlog", "errors", "last error"):
         table.add_column(column)
     for box in result.mailboxes:
-        table.add_row(box["name"], box["last_poll"] or "never", str(box["backlog"] or 0),
-                      str(box["errors"]), box["last_error"] or "")
+        table.add_row(
+            box["name"],
+            box["last_poll"] or "never",
+            str(box["backlog"] or 0),
+            str(box["errors"]),
+            box["last_error"] or "",
+        )
     console.print(table)
-    console.print("Outbox: " + (", ".join(f"{k} {v}" for k, v in sorted(result.outbox.items())) or "empty"))
-    console.print("Messages: " + (", ".join(f"{k} {v}" for k, v in sorted(result.dispositions.items())) or "none"))
+    console.print(
+        "Outbox: " + (", ".join(f"{k} {v}" for k, v in sorted(result.outbox.items())) or "empty")
+    )
+    console.print(
+        "Messages: "
+        + (", ".join(f"{k} {v}" for k, v in sorted(result.dispositions.items())) or "none")
+    )
     for q in result.quarantined:
-        console.print(f"  quarantined: {q['mailbox']} UID {q['uid']} {q['sender']}: {q['reason']}",
-                      markup=False, highlight=False)
+        console.print(
+            f"  quarantined: {q['mailbox']} UID {q['uid']} {q['sender']}: {q['reason']}",
+            markup=False,
+            highlight=False,
+        )
 
 
 @app.command()
 def tickets(
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
-    status_filter: Annotated[str | None, typer.Option("--status", help="Only tickets with this status.")] = None,
+    status_filter: Annotated[
+        str | None, typer.Option("--status", help="Only tickets with this status.")
+    ] = None,
 ) -> None:
     """List the tickets."""
     from .db import Database
@@ -126,16 +152,29 @@ def tickets(
     for column in ("#", "mailbox", "created", "sender", "subject", "status", "topic", "faq"):
         table.add_column(column)
     for row in rows:
-        table.add_row(str(row["id"]), row["mailbox"], row["created"][:16], row["sender"],
-                      row["subject"][:50], row["status"], row["topic"] or "", row["faq"] or "")
+        table.add_row(
+            str(row["id"]),
+            row["mailbox"],
+            row["created"][:16],
+            row["sender"],
+            row["subject"][:50],
+            row["status"],
+            row["topic"] or "",
+            row["faq"] or "",
+        )
     Console().print(table)
 
 
 @app.command()
 def classify(
-    files: Annotated[list[str], typer.Argument(help="Message files (.eml), or - for one on stdin.")],
+    files: Annotated[
+        list[str], typer.Argument(help="Message files (.eml), or - for one on stdin.")
+    ],
     config: ConfigOption = None,
-    models: Annotated[Path | None, typer.Option(help="The models folder (default: the config's, or the shipped one).")] = None,
+    models: Annotated[
+        Path | None,
+        typer.Option(help="The models folder (default: the config's, or the shipped one)."),
+    ] = None,
 ) -> None:
     """Classify mail files: one JSON object per line; touches no mailbox or database."""
     from .classify import Classifier, classify_paths
@@ -145,8 +184,10 @@ def classify(
         settings = _settings(config) if config is not None else None
         if settings is not None:
             models = models or settings.daemon.models_dir
-            kwargs = {"min_confidence": settings.triage.min_confidence,
-                      "faq_min_confidence": settings.triage.faq_min_confidence}
+            kwargs = {
+                "min_confidence": settings.triage.min_confidence,
+                "faq_min_confidence": settings.triage.faq_min_confidence,
+            }
     try:
         classifier = Classifier.load(models or PROJECT_ROOT / "models", **kwargs)
     except ModelError as exc:
@@ -161,9 +202,17 @@ def classify(
 @app.command()
 def train(
     config: ConfigOption = None,
-    corpus: Annotated[Path, typer.Option(help="Folder of *.jsonl training examples.")] = PROJECT_ROOT / "data" / "corpus",
-    models: Annotated[Path | None, typer.Option(help="Where to write the model (default: the config's, or the shipped one).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace the current model even if the new one scores worse.")] = False,
+    corpus: Annotated[
+        Path, typer.Option(help="Folder of *.jsonl training examples.")
+    ] = PROJECT_ROOT / "data" / "corpus",
+    models: Annotated[
+        Path | None,
+        typer.Option(help="Where to write the model (default: the config's, or the shipped one)."),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace the current model even if the new one scores worse."),
+    ] = False,
 ) -> None:
     """Train the triage model from the corpus (and the coordinator's corrections)."""
     from .train import train as run_training
@@ -174,8 +223,9 @@ def train(
         models = models or settings.daemon.models_dir
         extra = _corrections(settings)
     try:
-        run_training(corpus, models or PROJECT_ROOT / "models", extra=extra, force=force,
-                     console=Console())
+        run_training(
+            corpus, models or PROJECT_ROOT / "models", extra=extra, force=force, console=Console()
+        )
     except ModelError as exc:
         _fail("The model was not replaced:", [str(exc)], code=1)
     except TriageError as exc:
@@ -195,7 +245,9 @@ def _corrections(settings: Settings) -> list[dict]:
 @app.command()
 def reclassify(
     ticket: Annotated[int, typer.Argument(help="The ticket number.")],
-    technical: Annotated[bool, typer.Option("--technical/--not-technical", help="Is it a technical request?")],
+    technical: Annotated[
+        bool, typer.Option("--technical/--not-technical", help="Is it a technical request?")
+    ],
     topic: Annotated[str | None, typer.Option(help="webex, eclass, eme or other")] = None,
     faq: Annotated[str | None, typer.Option(help="An FAQ key of the catalogue, or none")] = None,
     config: ConfigOption = None,
@@ -211,14 +263,18 @@ def reclassify(
         result = set_labels(db, ticket, technical=technical, topic=topic, faq=faq)
     except TriageError as exc:
         _fail("Not changed:", [str(exc)])
-    typer.echo(f"ticket #{result.id}: technical={result.technical} topic={result.topic} "
-               f"faq={result.faq} status={getattr(result.status, 'value', result.status)}")
+    typer.echo(
+        f"ticket #{result.id}: technical={result.technical} topic={result.topic} "
+        f"faq={result.faq} status={getattr(result.status, 'value', result.status)}"
+    )
 
 
 @app.command()
 def replay(
     config: ConfigOption = None,
-    mailbox: Annotated[list[str] | None, typer.Option(help="Only this mailbox (repeatable).")] = None,
+    mailbox: Annotated[
+        list[str] | None, typer.Option(help="Only this mailbox (repeatable).")
+    ] = None,
 ) -> None:
     """Move quarantined mail back to INBOX, to be processed again."""
     from .db import Database
@@ -233,7 +289,10 @@ def replay(
             count = replay_box(settings.mailbox(name), db)
             typer.echo(f"{name}: {count} mails back in INBOX")
     except KeyError as exc:
-        _fail("Unknown mailbox:", [f"{exc.args[0]} (configured: {', '.join(m.name for m in settings.mailboxes)})"])
+        _fail(
+            "Unknown mailbox:",
+            [f"{exc.args[0]} (configured: {', '.join(m.name for m in settings.mailboxes)})"],
+        )
     except TriageError as exc:
         _fail("Replay stopped:", [str(exc)], code=1)
 

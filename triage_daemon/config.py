@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,7 +24,7 @@ CONFIG_ENV = "TRIAGE_CONFIG"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-class TLSMode(str, Enum):
+class TLSMode(StrEnum):
     ssl = "ssl"
     starttls = "starttls"
     none = "none"
@@ -157,7 +157,10 @@ class Settings(Strict):
 def expand_env(value: Any, where: str, env: dict[str, str], problems: list[str]) -> Any:
     """Expand ``${VAR}`` / ``${VAR:-default}`` in every string inside ``value``."""
     if isinstance(value, dict):
-        return {k: expand_env(v, f"{where}.{k}" if where else k, env, problems) for k, v in value.items()}
+        return {
+            k: expand_env(v, f"{where}.{k}" if where else k, env, problems)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [expand_env(v, f"{where}[{i}]", env, problems) for i, v in enumerate(value)]
     if not isinstance(value, str):

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from sqlmodel import select
 
+from . import track
 from .catalogue import FAQ_TOPIC, NO_FAQ, TOPICS
 from .clock import Clock
 from .db import Database
 from .errors import TriageError
-from . import track
 from .tables import Ticket, TicketEvent, TicketStatus
 
 RECLASSIFIED = "reclassified"
 
 
-def reclassify(db: Database, ticket_id: int, *, technical: bool, topic: str | None = None,
-               faq: str | None = None, by: str = "coordinator", clock: Clock | None = None) -> Ticket:
+def reclassify(
+    db: Database,
+    ticket_id: int,
+    *,
+    technical: bool,
+    topic: str | None = None,
+    faq: str | None = None,
+    by: str = "coordinator",
+    clock: Clock | None = None,
+) -> Ticket:
     """Set a ticket's labels by hand. A non-technical ticket made technical becomes open.
 
     Raises TriageError naming the bad value when the labels break the catalogue.
@@ -42,16 +50,35 @@ def reclassify(db: Database, ticket_id: int, *, technical: bool, topic: str | No
             ticket.status = TicketStatus.not_technical
         ticket.updated = now
         session.add(ticket)
-        track.add_event(session, ticket, RECLASSIFIED, now, "coordinator", by=by, before=before,
-                        after={"technical": technical, "topic": topic, "faq": faq})
+        track.add_event(
+            session,
+            ticket,
+            RECLASSIFIED,
+            now,
+            "coordinator",
+            by=by,
+            before=before,
+            after={"technical": technical, "topic": topic, "faq": faq},
+        )
     return ticket
 
 
 def corrections(db: Database) -> list[dict]:
     """Reclassified tickets as training examples (the corpus's shape)."""
     with db.session() as session:
-        ids = session.exec(select(TicketEvent.ticket_id).where(TicketEvent.kind == RECLASSIFIED)).all()
+        ids = session.exec(
+            select(TicketEvent.ticket_id).where(TicketEvent.kind == RECLASSIFIED)
+        ).all()
         tickets = session.exec(select(Ticket).where(Ticket.id.in_(set(ids)))).all() if ids else []
-        return [{"id": f"ticket-{t.id}", "subject": t.subject, "body": t.body,
-                 "technical": bool(t.technical), "topic": t.topic, "faq": t.faq, "lang": "el"}
-                for t in tickets]
+        return [
+            {
+                "id": f"ticket-{t.id}",
+                "subject": t.subject,
+                "body": t.body,
+                "technical": bool(t.technical),
+                "topic": t.topic,
+                "faq": t.faq,
+                "lang": "el",
+            }
+            for t in tickets
+        ]

@@ -42,16 +42,24 @@ def load_classifier(settings: Settings):
     """The trained model from the models folder, with the configured thresholds."""
     from .classify import Classifier  # scikit-learn is heavy: only when needed
 
-    return Classifier.load(settings.daemon.models_dir,
-                           min_confidence=settings.triage.min_confidence,
-                           faq_min_confidence=settings.triage.faq_min_confidence)
+    return Classifier.load(
+        settings.daemon.models_dir,
+        min_confidence=settings.triage.min_confidence,
+        faq_min_confidence=settings.triage.faq_min_confidence,
+    )
 
 
 class Daemon:
     """Builds the parts from the settings; ``run_once`` for a single pass, ``serve`` for ever."""
 
-    def __init__(self, settings: Settings, *, clock: Clock | None = None, classifier=None,
-                 on_outcome: Callable[[str, int, Outcome], None] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        classifier=None,
+        on_outcome: Callable[[str, int, Outcome], None] | None = None,
+    ):
         self.settings = settings
         self.clock = clock or Clock()
         self.db = Database(settings.database)
@@ -62,11 +70,20 @@ class Daemon:
         self.outbox = Outbox(self.db, settings.smtp, self.clock)
         self.sender = Sender(self.outbox, settings.smtp)
         self._outbox_wake: Callable[[], None] | None = None
-        self.pipeline = Pipeline(settings, self.db, self.replies, self.classifier, self.clock,
-                                 on_outbox=self._wake_outbox)
-        self.pollers = [MailboxPoller(box, self.pipeline, self.db, self.clock,
-                                      settings.daemon.batch_size, on_outcome)
-                        for box in settings.mailboxes]
+        self.pipeline = Pipeline(
+            settings,
+            self.db,
+            self.replies,
+            self.classifier,
+            self.clock,
+            on_outbox=self._wake_outbox,
+        )
+        self.pollers = [
+            MailboxPoller(
+                box, self.pipeline, self.db, self.clock, settings.daemon.batch_size, on_outcome
+            )
+            for box in settings.mailboxes
+        ]
         self.stop_event = threading.Event()
 
     def _wake_outbox(self) -> None:
@@ -87,8 +104,12 @@ class Daemon:
         self._outbox_wake = lambda: loop.call_soon_threadsafe(wake.set)
         sending = asyncio.create_task(self._send_until(done, wake))
         errors: dict[str, str] = {}
-        with ThreadPoolExecutor(max_workers=len(self.pollers), thread_name_prefix="mailbox") as pool:
-            futures = [loop.run_in_executor(pool, self._poll_safely, p, errors) for p in self.pollers]
+        with ThreadPoolExecutor(
+            max_workers=len(self.pollers), thread_name_prefix="mailbox"
+        ) as pool:
+            futures = [
+                loop.run_in_executor(pool, self._poll_safely, p, errors) for p in self.pollers
+            ]
             polls = [r for r in await asyncio.gather(*futures) if r is not None]
         done.set()
         wake.set()
@@ -139,8 +160,12 @@ class Daemon:
         sender = asyncio.create_task(self._send_forever(stopping, wake))
         # The watchers never return until stopped: they get threads of their own, or they
         # would fill the default pool that asyncio.to_thread (the outbox) needs.
-        with ThreadPoolExecutor(max_workers=len(self.pollers), thread_name_prefix="mailbox") as pool:
-            await asyncio.gather(*(loop.run_in_executor(pool, self._watch, p) for p in self.pollers))
+        with ThreadPoolExecutor(
+            max_workers=len(self.pollers), thread_name_prefix="mailbox"
+        ) as pool:
+            await asyncio.gather(
+                *(loop.run_in_executor(pool, self._watch, p) for p in self.pollers)
+            )
         stopping.set()
         wake.set()
         await sender
@@ -152,7 +177,7 @@ class Daemon:
         self.stop_event.set()
 
     def _watch(self, poller: MailboxPoller) -> None:
-        """One mailbox, for ever: poll, then IDLE (or sleep) until mail comes; back off on errors."""
+        """One mailbox for ever: poll, IDLE (or sleep) until mail comes; back off on errors."""
         backoff = BACKOFF_START
         interval = self.settings.daemon.idle_seconds
         while not self.stop_event.is_set():

@@ -24,7 +24,14 @@ from .errors import MailboxError
 log = logging.getLogger(__name__)
 
 # Errors that mean the connection or the server failed, not our code.
-CONNECTION_ERRORS = (IMAPClientError, imaplib.IMAP4.error, OSError, socket.timeout, ssl.SSLError, EOFError)
+CONNECTION_ERRORS = (
+    IMAPClientError,
+    imaplib.IMAP4.error,
+    OSError,
+    socket.timeout,
+    ssl.SSLError,
+    EOFError,
+)
 TRIAGED = b"$Triaged"
 SEEN = b"\\Seen"
 
@@ -44,8 +51,9 @@ class MailboxConnection:
         """Connect, log in, create the outcome folders if missing, select INBOX."""
         imap = self.box.imap
         try:
-            client = IMAPClient(imap.host, port=imap.port, ssl=imap.tls == TLSMode.ssl,
-                                timeout=imap.timeout)
+            client = IMAPClient(
+                imap.host, port=imap.port, ssl=imap.tls == TLSMode.ssl, timeout=imap.timeout
+            )
             if imap.tls == TLSMode.starttls:
                 client.starttls(ssl.create_default_context())
             client.login(imap.user, imap.password)
@@ -57,7 +65,9 @@ class MailboxConnection:
             self.select()
         except CONNECTION_ERRORS as exc:
             self.close()
-            raise MailboxError(f"{self.box.name}: cannot open {imap.user}@{imap.host}:{imap.port}: {describe(exc)}") from exc
+            raise MailboxError(
+                f"{self.box.name}: cannot open {imap.user}@{imap.host}:{imap.port}: {describe(exc)}"
+            ) from exc
 
     def _ensure_folders(self) -> None:
         assert self.client is not None
@@ -66,7 +76,13 @@ class MailboxConnection:
             delimiter = listed[0][1]
             self.delimiter = delimiter.decode() if isinstance(delimiter, bytes) else delimiter
         folders = self.box.folders
-        wanted = {folders.tickets, folders.followups, folders.not_technical, folders.ignored, folders.quarantine}
+        wanted = {
+            folders.tickets,
+            folders.followups,
+            folders.not_technical,
+            folders.ignored,
+            folders.quarantine,
+        }
         for folder in sorted(wanted):
             name = self.server_name(folder)
             if not self.client.folder_exists(name):
@@ -117,7 +133,9 @@ class MailboxConnection:
                 client.copy(uids, name)
                 client.add_flags(uids, [SEEN, TRIAGED])
         except CONNECTION_ERRORS as exc:
-            raise MailboxError(f"{self.box.name}: moving to {name} failed: {describe(exc)}") from exc
+            raise MailboxError(
+                f"{self.box.name}: moving to {name} failed: {describe(exc)}"
+            ) from exc
 
     def wait(self, seconds: float, stop: threading.Event) -> bool:
         """Wait up to ``seconds`` for new mail (IDLE where offered); True if some came.
@@ -175,7 +193,7 @@ class MailboxConnection:
 
 def batches(uids: list[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(uids), size):
-        yield uids[start:start + size]
+        yield uids[start : start + size]
 
 
 def describe(exc: BaseException) -> str:

@@ -121,8 +121,15 @@ class Pipeline:
         with self.db.session() as session:
             record = track.find_record(session, item.mailbox, item.uidvalidity, item.uid)
             if record is not None:
-                return Outcome(Disposition(record.disposition), record.reason, record.folder,
-                               record.ticket_id, record.sender, record.subject, repeated=True)
+                return Outcome(
+                    Disposition(record.disposition),
+                    record.reason,
+                    record.folder,
+                    record.ticket_id,
+                    record.sender,
+                    record.subject,
+                    repeated=True,
+                )
             try:
                 mail = parse_message(item.raw, max_bytes=self.settings.daemon.max_message_bytes)
             except ParseError as exc:
@@ -130,14 +137,27 @@ class Pipeline:
             try:
                 return self._route(session, item, box, mail)
             except IgnoreMessage as signal:
-                return self._record(session, item, box, mail, Disposition.ignored,
-                                    f"{signal.stage}: {signal.reason}")
+                return self._record(
+                    session,
+                    item,
+                    box,
+                    mail,
+                    Disposition.ignored,
+                    f"{signal.stage}: {signal.reason}",
+                )
             except QuarantineMessage as signal:
-                return self._record(session, item, box, mail, Disposition.quarantined,
-                                    f"{signal.stage}: {signal.reason}")
+                return self._record(
+                    session,
+                    item,
+                    box,
+                    mail,
+                    Disposition.quarantined,
+                    f"{signal.stage}: {signal.reason}",
+                )
 
-    def _route(self, session: Session, item: Incoming, box: MailboxSettings,
-               mail: ParsedMail) -> Outcome:
+    def _route(
+        self, session: Session, item: Incoming, box: MailboxSettings, mail: ParsedMail
+    ) -> Outcome:
         for rule in self.filters:
             reason = rule.check(mail, self.own_addresses)
             if reason:
@@ -151,8 +171,9 @@ class Pipeline:
         triage = self.classifier.classify(mail) if self.classifier else None
         return self._open(session, item, box, mail, triage)
 
-    def _seen_before(self, session: Session, item: Incoming, box: MailboxSettings,
-                     mail: ParsedMail) -> Outcome | None:
+    def _seen_before(
+        self, session: Session, item: Incoming, box: MailboxSettings, mail: ParsedMail
+    ) -> Outcome | None:
         earlier = track.find_seen(session, mail.message_id)
         if not earlier:
             return None
@@ -161,45 +182,84 @@ class Pipeline:
         ticket = session.get(Ticket, first.ticket_id) if first.ticket_id else None
         if ticket is not None and all(r.mailbox != item.mailbox for r in earlier):
             track.note_also_to(ticket, [item.mailbox])
-            track.add_event(session, ticket, "also-sent-to", now, "duplicate",
-                            mailbox=item.mailbox)
+            track.add_event(session, ticket, "also-sent-to", now, "duplicate", mailbox=item.mailbox)
             reason = f"same Message-ID as ticket #{ticket.id}: also sent to {item.mailbox}"
         else:
-            reason = f"same Message-ID already processed ({Disposition(first.disposition).value}, {first.mailbox} UID {first.uid})"
+            reason = (
+                f"same Message-ID already processed ({Disposition(first.disposition)}, "
+                f"{first.mailbox} UID {first.uid})"
+            )
         folder = first.folder if first.mailbox == item.mailbox else box.folders.tickets
-        return self._record(session, item, box, mail, Disposition.duplicate, reason,
-                            ticket=ticket, folder=folder)
+        return self._record(
+            session, item, box, mail, Disposition.duplicate, reason, ticket=ticket, folder=folder
+        )
 
-    def _follow_up(self, session: Session, item: Incoming, box: MailboxSettings,
-                   mail: ParsedMail, ticket: Ticket, how: str) -> Outcome:
+    def _follow_up(
+        self,
+        session: Session,
+        item: Incoming,
+        box: MailboxSettings,
+        mail: ParsedMail,
+        ticket: Ticket,
+        how: str,
+    ) -> Outcome:
         now = self.clock.now()
-        track.add_event(session, ticket, "follow-up", now, "follow-up", how=how,
-                        message_id=mail.message_id, sender=mail.from_addr,
-                        text=(mail.new_text or mail.text)[:4000])
+        track.add_event(
+            session,
+            ticket,
+            "follow-up",
+            now,
+            "follow-up",
+            how=how,
+            message_id=mail.message_id,
+            sender=mail.from_addr,
+            text=(mail.new_text or mail.text)[:4000],
+        )
         ticket.updated = now
         if ticket.status == TicketStatus.closed:
             ticket.status = TicketStatus.open
             track.add_event(session, ticket, "reopened", now, "follow-up")
         session.add(ticket)
-        return self._record(session, item, box, mail, Disposition.followup,
-                            f"follow-up to ticket #{ticket.id} ({how})", ticket=ticket)
+        return self._record(
+            session,
+            item,
+            box,
+            mail,
+            Disposition.followup,
+            f"follow-up to ticket #{ticket.id} ({how})",
+            ticket=ticket,
+        )
 
-    def _open(self, session: Session, item: Incoming, box: MailboxSettings,
-              mail: ParsedMail, triage: Triage | None) -> Outcome:
+    def _open(
+        self,
+        session: Session,
+        item: Incoming,
+        box: MailboxSettings,
+        mail: ParsedMail,
+        triage: Triage | None,
+    ) -> Outcome:
         now = self.clock.now()
-        ticket = track.open_ticket(session, mailbox=item.mailbox, mail=mail, triage=triage,
-                                   now=now)
+        ticket = track.open_ticket(session, mailbox=item.mailbox, mail=mail, triage=triage, now=now)
         detail = triage.as_dict() if triage else {"model": "none configured"}
         track.add_event(session, ticket, "opened", now, "classify", **detail)
         technical = triage is None or triage.technical
         disposition = Disposition.ticket if technical else Disposition.not_technical
         reply = self._reply(session, box, mail, ticket, triage)
-        reason = f"ticket #{ticket.id}" + (f", {triage.topic}/{triage.faq}" if triage and technical else "")
-        return self._record(session, item, box, mail, disposition, reason, ticket=ticket,
-                            reply=reply)
+        reason = f"ticket #{ticket.id}" + (
+            f", {triage.topic}/{triage.faq}" if triage and technical else ""
+        )
+        return self._record(
+            session, item, box, mail, disposition, reason, ticket=ticket, reply=reply
+        )
 
-    def _reply(self, session: Session, box: MailboxSettings, mail: ParsedMail,
-               ticket: Ticket, triage: Triage | None) -> str | None:
+    def _reply(
+        self,
+        session: Session,
+        box: MailboxSettings,
+        mail: ParsedMail,
+        ticket: Ticket,
+        triage: Triage | None,
+    ) -> str | None:
         now = self.clock.now()
         kind, faq = ACK, None
         if triage is not None and not triage.technical:
@@ -210,39 +270,84 @@ class Pipeline:
         recipient = mail.reply_to or mail.from_addr
         since = now - timedelta(minutes=limits.window_minutes)
         if track.replies_since(session, recipient, since) >= limits.max_per_sender:
-            track.add_event(session, ticket, "reply-suppressed", now, "reply",
-                            reason=f"{limits.max_per_sender} automatic replies to {recipient} "
-                                   f"in {limits.window_minutes} minutes already")
+            track.add_event(
+                session,
+                ticket,
+                "reply-suppressed",
+                now,
+                "reply",
+                reason=f"{limits.max_per_sender} automatic replies to {recipient} "
+                f"in {limits.window_minutes} minutes already",
+            )
             return None
         try:
-            reply = self.replies.build(kind=kind, faq=faq, mailbox=box, ticket_id=ticket.id,
-                                       mail=mail, date=now)
+            reply = self.replies.build(
+                kind=kind, faq=faq, mailbox=box, ticket_id=ticket.id, mail=mail, date=now
+            )
             raw = reply.as_bytes()
         except (ValueError, TypeError, UnicodeError) as exc:
             track.add_event(session, ticket, "reply-impossible", now, "reply", reason=str(exc))
             return None
-        session.add(OutboxMessage(ticket_id=ticket.id, kind=kind, sender=box.address,
-                                  recipient=reply.recipient, message_id=reply.message_id,
-                                  raw=raw, created=now, next_attempt=now))
+        session.add(
+            OutboxMessage(
+                ticket_id=ticket.id,
+                kind=kind,
+                sender=box.address,
+                recipient=reply.recipient,
+                message_id=reply.message_id,
+                raw=raw,
+                created=now,
+                next_attempt=now,
+            )
+        )
         template = f"faq/{faq}" if faq else f"reply/{kind}"
-        track.add_event(session, ticket, "reply-queued", now, "reply", template=template,
-                        message_id=reply.message_id)
+        track.add_event(
+            session,
+            ticket,
+            "reply-queued",
+            now,
+            "reply",
+            template=template,
+            message_id=reply.message_id,
+        )
         return template
 
-    def _record(self, session: Session, item: Incoming, box: MailboxSettings,
-                mail: ParsedMail | None, disposition: Disposition, reason: str, *,
-                ticket: Ticket | None = None, folder: str | None = None,
-                reply: str | None = None) -> Outcome:
+    def _record(
+        self,
+        session: Session,
+        item: Incoming,
+        box: MailboxSettings,
+        mail: ParsedMail | None,
+        disposition: Disposition,
+        reason: str,
+        *,
+        ticket: Ticket | None = None,
+        folder: str | None = None,
+        reply: str | None = None,
+    ) -> Outcome:
         folder = folder or folder_for(box, disposition)
         sender = mail.from_addr if mail else ""
         subject = mail.subject if mail else ""
-        message_id = mail.message_id if mail else f"unparsed.{item.mailbox}.{item.uidvalidity}.{item.uid}"
-        track.record_message(session, mailbox=item.mailbox, uidvalidity=item.uidvalidity,
-                             uid=item.uid, message_id=message_id, sender=sender,
-                             subject=subject, disposition=disposition, reason=reason,
-                             folder=folder, now=self.clock.now(), ticket=ticket)
-        return Outcome(disposition, reason, folder, ticket.id if ticket else None, sender,
-                       subject, reply=reply)
+        message_id = (
+            mail.message_id if mail else f"unparsed.{item.mailbox}.{item.uidvalidity}.{item.uid}"
+        )
+        track.record_message(
+            session,
+            mailbox=item.mailbox,
+            uidvalidity=item.uidvalidity,
+            uid=item.uid,
+            message_id=message_id,
+            sender=sender,
+            subject=subject,
+            disposition=disposition,
+            reason=reason,
+            folder=folder,
+            now=self.clock.now(),
+            ticket=ticket,
+        )
+        return Outcome(
+            disposition, reason, folder, ticket.id if ticket else None, sender, subject, reply=reply
+        )
 
     def _quarantine_crash(self, item: Incoming) -> Outcome:
         """An unexpected error: log the traceback, set the mail aside with the reason."""
@@ -252,14 +357,25 @@ class Pipeline:
         with self.db.session() as session:
             record = track.find_record(session, item.mailbox, item.uidvalidity, item.uid)
             if record is not None:
-                return Outcome(Disposition(record.disposition), record.reason, record.folder,
-                               record.ticket_id, repeated=True)
+                return Outcome(
+                    Disposition(record.disposition),
+                    record.reason,
+                    record.folder,
+                    record.ticket_id,
+                    repeated=True,
+                )
             return self._record(session, item, box, None, Disposition.quarantined, reason)
 
     def _log(self, item: Incoming, outcome: Outcome) -> None:
-        log.info("%s UID %s from %s: %s (%s)%s", item.mailbox, item.uid, outcome.sender or "?",
-                 outcome.disposition.value, outcome.reason,
-                 f", reply {outcome.reply}" if outcome.reply else "")
+        log.info(
+            "%s UID %s from %s: %s (%s)%s",
+            item.mailbox,
+            item.uid,
+            outcome.sender or "?",
+            outcome.disposition.value,
+            outcome.reason,
+            f", reply {outcome.reply}" if outcome.reply else "",
+        )
 
 
 def folder_for(box: MailboxSettings, disposition: Disposition) -> str:

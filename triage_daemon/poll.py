@@ -38,8 +38,15 @@ class PollResult:
 class MailboxPoller:
     """Polls one mailbox; owns its IMAP connection. Used from a single thread."""
 
-    def __init__(self, box: MailboxSettings, pipeline: Pipeline, db: Database, clock: Clock,
-                 batch_size: int = 100, on_outcome=None):
+    def __init__(
+        self,
+        box: MailboxSettings,
+        pipeline: Pipeline,
+        db: Database,
+        clock: Clock,
+        batch_size: int = 100,
+        on_outcome=None,
+    ):
         self.box = box
         self.pipeline = pipeline
         self.db = db
@@ -68,8 +75,13 @@ class MailboxPoller:
                 state.last_uid = batch[-1]
                 self._save(last_uid=batch[-1], backlog=max(0, len(uids) - len(result.outcomes)))
             now = self.clock.now()
-            self._save(last_poll=now, last_success=now, error_count=0, last_error=None,
-                       backlog=0 if not result.stopped else None)
+            self._save(
+                last_poll=now,
+                last_success=now,
+                error_count=0,
+                last_error=None,
+                backlog=0 if not result.stopped else None,
+            )
         except MailboxError as exc:
             self.connection.close()
             self._record_error(str(exc))
@@ -86,8 +98,12 @@ class MailboxPoller:
             elif state.uidvalidity is None:
                 state.uidvalidity = uidvalidity
             elif state.uidvalidity != uidvalidity:
-                log.warning("%s: UIDVALIDITY changed from %s to %s: looking at all of INBOX again",
-                            self.box.name, state.uidvalidity, uidvalidity)
+                log.warning(
+                    "%s: UIDVALIDITY changed from %s to %s: looking at all of INBOX again",
+                    self.box.name,
+                    state.uidvalidity,
+                    uidvalidity,
+                )
                 state.uidvalidity, state.last_uid = uidvalidity, 0
             session.add(state)
         return state
@@ -111,26 +127,34 @@ class MailboxPoller:
     def _retry_moves(self, uidvalidity: int | None) -> None:
         """Move the mail whose outcome was committed but whose move never happened."""
         with self.db.session() as session:
-            rows = session.exec(select(MessageRecord.uid, MessageRecord.folder).where(
-                MessageRecord.mailbox == self.box.name,
-                MessageRecord.uidvalidity == uidvalidity,
-                MessageRecord.moved == False,  # noqa: E712 (SQL expression)
-            )).all()
+            rows = session.exec(
+                select(MessageRecord.uid, MessageRecord.folder).where(
+                    MessageRecord.mailbox == self.box.name,
+                    MessageRecord.uidvalidity == uidvalidity,
+                    MessageRecord.moved == False,  # noqa: E712 (SQL expression)
+                )
+            ).all()
         by_folder: dict[str, list[int]] = defaultdict(list)
         for uid, folder in rows:
             by_folder[folder].append(uid)
         for folder, uids in by_folder.items():
-            log.info("%s: moving %d already-processed mails to %s", self.box.name, len(uids), folder)
+            log.info(
+                "%s: moving %d already-processed mails to %s", self.box.name, len(uids), folder
+            )
             self.connection.move(uids, folder)
             self._mark_moved(uidvalidity, uids)
 
     def _mark_moved(self, uidvalidity: int | None, uids: list[int]) -> None:
         with self.db.session() as session:
-            session.exec(update(MessageRecord).where(
-                MessageRecord.mailbox == self.box.name,
-                MessageRecord.uidvalidity == uidvalidity,
-                MessageRecord.uid.in_(uids),
-            ).values(moved=True))
+            session.exec(
+                update(MessageRecord)
+                .where(
+                    MessageRecord.mailbox == self.box.name,
+                    MessageRecord.uidvalidity == uidvalidity,
+                    MessageRecord.uid.in_(uids),
+                )
+                .values(moved=True)
+            )
 
     def _save(self, **values) -> None:
         values = {k: v for k, v in values.items() if v is not None or k == "last_error"}

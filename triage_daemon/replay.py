@@ -35,8 +35,10 @@ def replay(box: MailboxSettings, db: Database) -> int:
     finally:
         connection.close()
     with db.session() as session:
-        session.exec(delete(MessageRecord).where(
-            MessageRecord.mailbox == box.name,
-            MessageRecord.disposition == Disposition.quarantined,
-        ))
+        session.exec(
+            delete(MessageRecord).where(
+                MessageRecord.mailbox == box.name,
+                MessageRecord.disposition == Disposition.quarantined,
+            )
+        )
     return len(uids)

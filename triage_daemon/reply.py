@@ -164,7 +164,9 @@ class Replies:
         message_id = f"t{ticket_id}.{kind}.{uuid.uuid4().hex[:16]}@{domain}"
         msg = EmailMessage()
         msg["From"] = Address(mailbox.display_name, addr_spec=mailbox.address)
-        msg["To"] = Address(mail.from_name if recipient == mail.from_addr else "", addr_spec=recipient)
+        msg["To"] = Address(
+            mail.from_name if recipient == mail.from_addr else "", addr_spec=recipient
+        )
         msg["Subject"] = reply_subject(mailbox.tag, ticket_id, mail.subject)
         msg["Date"] = format_datetime(date)
         msg["Message-ID"] = f"<{message_id}>"

@@ -22,8 +22,12 @@ class Status:
     quarantined: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"mailboxes": self.mailboxes, "outbox": self.outbox,
-                "messages": self.dispositions, "quarantined": self.quarantined}
+        return {
+            "mailboxes": self.mailboxes,
+            "outbox": self.outbox,
+            "messages": self.dispositions,
+            "quarantined": self.quarantined,
+        }
 
 
 def status(settings: Settings, db: Database, recent: int = 10) -> Status:
@@ -32,25 +36,41 @@ def status(settings: Settings, db: Database, recent: int = 10) -> Status:
         states = {s.name: s for s in session.exec(select(MailboxState)).all()}
         for box in settings.mailboxes:
             state = states.get(box.name)
-            result.mailboxes.append({
-                "name": box.name,
-                "address": box.address,
-                "last_poll": _iso(state.last_poll) if state else None,
-                "last_success": _iso(state.last_success) if state else None,
-                "backlog": state.backlog if state else None,
-                "errors": state.error_count if state else 0,
-                "last_error": state.last_error if state and state.error_count else None,
-            })
-        rows = session.exec(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))
+            result.mailboxes.append(
+                {
+                    "name": box.name,
+                    "address": box.address,
+                    "last_poll": _iso(state.last_poll) if state else None,
+                    "last_success": _iso(state.last_success) if state else None,
+                    "backlog": state.backlog if state else None,
+                    "errors": state.error_count if state else 0,
+                    "last_error": state.last_error if state and state.error_count else None,
+                }
+            )
+        rows = session.exec(
+            select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+        )
         result.outbox = {str(getattr(s, "value", s)): n for s, n in rows.all()}
-        rows = session.exec(select(MessageRecord.disposition, func.count()).group_by(MessageRecord.disposition))
+        rows = session.exec(
+            select(MessageRecord.disposition, func.count()).group_by(MessageRecord.disposition)
+        )
         result.dispositions = {str(getattr(d, "value", d)): n for d, n in rows.all()}
         quarantined = session.exec(
-            select(MessageRecord).where(MessageRecord.disposition == Disposition.quarantined)
-            .order_by(MessageRecord.id.desc()).limit(recent)
+            select(MessageRecord)
+            .where(MessageRecord.disposition == Disposition.quarantined)
+            .order_by(MessageRecord.id.desc())
+            .limit(recent)
         ).all()
-        result.quarantined = [{"mailbox": q.mailbox, "uid": q.uid, "received": _iso(q.received),
-                               "sender": q.sender, "reason": q.reason} for q in quarantined]
+        result.quarantined = [
+            {
+                "mailbox": q.mailbox,
+                "uid": q.uid,
+                "received": _iso(q.received),
+                "sender": q.sender,
+                "reason": q.reason,
+            }
+            for q in quarantined
+        ]
     return result
 
 

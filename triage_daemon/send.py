@@ -62,7 +62,9 @@ class Outbox:
         with self.db.session() as session:
             rows = session.exec(
                 select(OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.attempts)
-                .where(OutboxMessage.status == OutboxStatus.pending, OutboxMessage.next_attempt <= now)
+                .where(
+                    OutboxMessage.status == OutboxStatus.pending, OutboxMessage.next_attempt <= now
+                )
                 .order_by(OutboxMessage.id)
                 .limit(limit)
             ).all()
@@ -77,55 +79,86 @@ class Outbox:
                     claimed_ids.append(row_id)
             if not claimed_ids:
                 return []
-            full = session.exec(select(OutboxMessage).where(OutboxMessage.id.in_(claimed_ids))).all()
+            full = session.exec(
+                select(OutboxMessage).where(OutboxMessage.id.in_(claimed_ids))
+            ).all()
             return [Claimed(m.id, m.recipient, m.raw, m.attempts) for m in full]
 
     def sent(self, row_id: int) -> None:
         with self.db.session() as session:
-            session.exec(update(OutboxMessage).where(OutboxMessage.id == row_id).values(
-                status=OutboxStatus.sent, sent_at=self.clock.now(), last_error=None))
+            session.exec(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row_id)
+                .values(status=OutboxStatus.sent, sent_at=self.clock.now(), last_error=None)
+            )
 
     def failed(self, item: Claimed, error: str, permanent: bool) -> None:
         attempts = item.attempts + 1
         give_up = permanent or attempts >= self.smtp.max_attempts
         delay = min(self.smtp.retry_base_seconds * 2 ** (attempts - 1), self.smtp.retry_max_seconds)
         with self.db.session() as session:
-            session.exec(update(OutboxMessage).where(OutboxMessage.id == item.id).values(
-                status=OutboxStatus.failed if give_up else OutboxStatus.pending,
-                attempts=attempts, last_error=error[:2000],
-                next_attempt=self.clock.now() + timedelta(seconds=delay)))
-        log.warning("outbox #%s to %s: %s (%s)", item.id, item.recipient, error,
-                    "gave up" if give_up else f"retry in {delay:.0f} s")
+            session.exec(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == item.id)
+                .values(
+                    status=OutboxStatus.failed if give_up else OutboxStatus.pending,
+                    attempts=attempts,
+                    last_error=error[:2000],
+                    next_attempt=self.clock.now() + timedelta(seconds=delay),
+                )
+            )
+        log.warning(
+            "outbox #%s to %s: %s (%s)",
+            item.id,
+            item.recipient,
+            error,
+            "gave up" if give_up else f"retry in {delay:.0f} s",
+        )
 
     def release(self, items: list[Claimed]) -> None:
         """Put claimed rows back untouched (they were never tried)."""
         if not items:
             return
         with self.db.session() as session:
-            session.exec(update(OutboxMessage).where(
-                OutboxMessage.id.in_([i.id for i in items]),
-                OutboxMessage.status == OutboxStatus.sending,
-            ).values(status=OutboxStatus.pending, claimed_at=None, claimed_by=None))
+            session.exec(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id.in_([i.id for i in items]),
+                    OutboxMessage.status == OutboxStatus.sending,
+                )
+                .values(status=OutboxStatus.pending, claimed_at=None, claimed_by=None)
+            )
 
     def release_stale(self) -> int:
         """Put back rows left in `sending` by a process that died: one of this host's
         that no longer runs, or any claim older than STALE_CLAIM."""
         cutoff = self.clock.now() - STALE_CLAIM
         with self.db.session() as session:
-            rows = session.exec(select(OutboxMessage.id, OutboxMessage.claimed_by, OutboxMessage.claimed_at)
-                                .where(OutboxMessage.status == OutboxStatus.sending)).all()
+            rows = session.exec(
+                select(OutboxMessage.id, OutboxMessage.claimed_by, OutboxMessage.claimed_at).where(
+                    OutboxMessage.status == OutboxStatus.sending
+                )
+            ).all()
             orphans = [row_id for row_id, by, at in rows if _orphan(by, at, cutoff)]
             if orphans:
-                session.exec(update(OutboxMessage).where(OutboxMessage.id.in_(orphans)).values(
-                    status=OutboxStatus.pending, claimed_at=None, claimed_by=None))
+                session.exec(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(orphans))
+                    .values(status=OutboxStatus.pending, claimed_at=None, claimed_by=None)
+                )
             return len(orphans)
 
     def due(self) -> int:
         """How many rows are pending and due now."""
         with self.db.session() as session:
-            return len(session.exec(select(OutboxMessage.id).where(
-                OutboxMessage.status == OutboxStatus.pending,
-                OutboxMessage.next_attempt <= self.clock.now())).all())
+            return len(
+                session.exec(
+                    select(OutboxMessage.id).where(
+                        OutboxMessage.status == OutboxStatus.pending,
+                        OutboxMessage.next_attempt <= self.clock.now(),
+                    )
+                ).all()
+            )
 
 
 def _orphan(claimed_by: str | None, claimed_at: datetime | None, cutoff: datetime) -> bool:
@@ -163,8 +196,9 @@ class Sender:
         """Send everything due now; returns how many were sent. Never raises for SMTP trouble."""
         if self.retry_at is not None and self.clock.now() < self.retry_at:
             return 0
-        results = await asyncio.gather(*(self._worker() for _ in range(self.smtp.connections)),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(self._worker() for _ in range(self.smtp.connections)), return_exceptions=True
+        )
         down = [r for r in results if isinstance(r, RelayDown)]
         for other in results:
             if isinstance(other, BaseException) and not isinstance(other, RelayDown):
@@ -177,12 +211,19 @@ class Sender:
 
     def _relay_down(self, error: str) -> None:
         self.failures += 1
-        delay = min(self.smtp.retry_base_seconds * 2 ** (self.failures - 1), self.smtp.retry_max_seconds)
+        delay = min(
+            self.smtp.retry_base_seconds * 2 ** (self.failures - 1), self.smtp.retry_max_seconds
+        )
         self.down_since = self.down_since or self.clock.now()
         self.retry_at = self.clock.now() + timedelta(seconds=delay)
         self.last_error = error
-        log.warning("SMTP relay %s:%s unreachable (%s); next try in %.0f s",
-                    self.smtp.host, self.smtp.port, error, delay)
+        log.warning(
+            "SMTP relay %s:%s unreachable (%s); next try in %.0f s",
+            self.smtp.host,
+            self.smtp.port,
+            error,
+            delay,
+        )
 
     async def _worker(self) -> int:
         sent = 0
@@ -209,8 +250,10 @@ class Sender:
                     except (aiosmtplib.SMTPException, OSError) as exc:
                         # The connection broke mid-mail: that mail spends an attempt, the
                         # rest were never tried.
-                        await asyncio.to_thread(self.outbox.failed, item, str(exc) or repr(exc), False)
-                        await asyncio.to_thread(self.outbox.release, batch[index + 1:])
+                        await asyncio.to_thread(
+                            self.outbox.failed, item, str(exc) or repr(exc), False
+                        )
+                        await asyncio.to_thread(self.outbox.release, batch[index + 1 :])
                         return sent
                     await asyncio.to_thread(self.outbox.sent, item.id)
                     sent += 1
@@ -219,9 +262,13 @@ class Sender:
 
     async def _connect(self) -> aiosmtplib.SMTP:
         s = self.smtp
-        client = aiosmtplib.SMTP(hostname=s.host, port=s.port, timeout=s.timeout,
-                                 use_tls=s.tls == TLSMode.ssl,
-                                 start_tls=True if s.tls == TLSMode.starttls else False)
+        client = aiosmtplib.SMTP(
+            hostname=s.host,
+            port=s.port,
+            timeout=s.timeout,
+            use_tls=s.tls == TLSMode.ssl,
+            start_tls=True if s.tls == TLSMode.starttls else False,
+        )
         await client.connect()
         if s.user:
             await client.login(s.user, s.password)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 from sqlalchemy import Column, LargeBinary, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
-class Disposition(str, Enum):
+class Disposition(StrEnum):
     """What became of one incoming message."""
 
     ticket = "ticket"  # opened a new ticket
@@ -20,13 +20,13 @@ class Disposition(str, Enum):
     quarantined = "quarantined"  # could not be handled: set aside with a reason
 
 
-class TicketStatus(str, Enum):
+class TicketStatus(StrEnum):
     open = "open"
     not_technical = "not_technical"
     closed = "closed"
 
 
-class OutboxStatus(str, Enum):
+class OutboxStatus(StrEnum):
     pending = "pending"
     sending = "sending"
     sent = "sent"
