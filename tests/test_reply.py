@@ -121,3 +121,23 @@ def test_missing_template_reported(tmp_path):
     assert "no_such_variable" in problems
     assert "not_technical.txt.j2: missing" in problems
     assert "faq/webex-lobby.txt.j2: missing" in problems
+
+
+def test_long_greek_headers_fold_and_decode(replies):
+    long_mail = ParsedMail(
+        message_id="m" * 40 + "@sch.gr",
+        subject="Πρόβλημα " * 20,
+        from_name="Αικατερίνη-Παναγιώτα Παπαδοπούλου-Χατζηγεωργίου του Κωνσταντίνου",
+        from_addr="k.papadopoulou@sch.gr",
+        references=[f"{'r' * 50}{n}@sch.gr" for n in range(12)],
+    )
+    reply = replies.build(kind=ACK, faq=None, mailbox=BOX, ticket_id=9, mail=long_mail, date=WHEN)
+    raw = reply.as_bytes()
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 78
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    msg = message_from_bytes(raw, policy=policy.default)
+    assert msg["To"].addresses[0].display_name == long_mail.from_name
+    assert str(msg["Subject"]) == "[ΠΕΚΕΣ1 #9] Re: " + long_mail.subject.strip()
+    refs = msg["References"].split()
+    assert len(refs) == 10 and refs[-1] == f"<{long_mail.message_id}>"
+    assert not msg.defects

@@ -10,14 +10,12 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
 from email.utils import format_datetime
 from pathlib import Path
 
 import jinja2
 
+from . import compose
 from .catalogue import FAQ_KEYS
 from .config import MailboxSettings
 from .errors import ConfigError
@@ -47,10 +45,10 @@ class Reply:
     kind: str
     message_id: str
     recipient: str
-    message: EmailMessage
+    raw: bytes
 
     def as_bytes(self) -> bytes:
-        return self.message.as_bytes(policy=SMTP)
+        return self.raw
 
 
 def template_name(kind: str, faq: str | None = None) -> str:
@@ -162,21 +160,19 @@ class Replies:
         domain = mailbox.address.rsplit("@", 1)[1]
         # Short enough that the header is never folded (some parsers keep the fold's space).
         message_id = f"t{ticket_id}.{kind}.{uuid.uuid4().hex[:16]}@{domain}"
-        msg = EmailMessage()
-        msg["From"] = Address(mailbox.display_name, addr_spec=mailbox.address)
-        msg["To"] = Address(
-            mail.from_name if recipient == mail.from_addr else "", addr_spec=recipient
-        )
-        msg["Subject"] = reply_subject(mailbox.tag, ticket_id, mail.subject)
-        msg["Date"] = format_datetime(date)
-        msg["Message-ID"] = f"<{message_id}>"
-        msg["In-Reply-To"] = f"<{mail.message_id}>"
-        references = [*mail.references[-9:], mail.message_id]
-        msg["References"] = " ".join(f"<{ref}>" for ref in references)
-        msg["Auto-Submitted"] = "auto-replied"
-        # Ask Exchange and friends not to answer an automatic answer with theirs.
-        msg["X-Auto-Response-Suppress"] = "All"
-        msg["X-Triage-Ticket"] = str(ticket_id)
-        msg.set_content(text, subtype="plain", charset="utf-8")
-        msg.add_alternative(html, subtype="html", charset="utf-8")
-        return Reply(kind=kind, message_id=message_id, recipient=recipient, message=msg)
+        to_name = mail.from_name if recipient == mail.from_addr else ""
+        headers = [
+            compose.address("From", mailbox.display_name, mailbox.address),
+            compose.address("To", to_name, recipient),
+            compose.unstructured("Subject", reply_subject(mailbox.tag, ticket_id, mail.subject)),
+            f"Date: {format_datetime(date)}",
+            f"Message-ID: <{message_id}>",
+            f"In-Reply-To: <{mail.message_id}>",
+            compose.id_list("References", [*mail.references[-9:], mail.message_id]),
+            "Auto-Submitted: auto-replied",
+            # Ask Exchange and friends not to answer an automatic answer with theirs.
+            "X-Auto-Response-Suppress: All",
+            f"X-Triage-Ticket: {ticket_id}",
+        ]
+        raw = compose.alternative(headers, text, html)
+        return Reply(kind=kind, message_id=message_id, recipient=recipient, raw=raw)
