@@ -62,11 +62,11 @@ def _base64_part(subtype: str, text: str) -> str:
 
 def alternative(headers: list[str], text: str, html: str) -> bytes:
     """The whole message: ``headers`` (complete lines) and a multipart/alternative body."""
-    boundary = f"=_triage_{uuid.uuid4().hex}"
+    boundary = f"=_{uuid.uuid4().hex}"
     parts = [
         *headers,
         "MIME-Version: 1.0",
-        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+        f'Content-Type: multipart/alternative;{CRLF} boundary="{boundary}"',
         "",
         f"--{boundary}",
         _base64_part("plain", text),
