@@ -29,6 +29,7 @@ towards the final decision: the FAQ key if one was given, else the topic, else
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import math
 from bisect import bisect_right
@@ -387,13 +388,13 @@ def read_metadata(models_dir: Path) -> dict:
 
 def check_versions(metadata: dict) -> None:
     """ModelError unless the model was made with the scikit-learn (and numpy major) installed."""
-    import sklearn
-
+    # The installed version from its metadata: importing scikit-learn itself is slow.
+    installed = importlib.metadata.version("scikit-learn")
     made_with = metadata.get("versions", {})
-    if made_with.get("scikit-learn") != sklearn.__version__:
+    if made_with.get("scikit-learn") != installed:
         raise ModelError(
             f"the model was trained with scikit-learn {made_with.get('scikit-learn')}, "
-            f"but {sklearn.__version__} is installed: {RETRAIN}"
+            f"but {installed} is installed: {RETRAIN}"
         )
     numpy_major = str(made_with.get("numpy", "")).split(".")[0]
     if numpy_major != np.__version__.split(".")[0]:
