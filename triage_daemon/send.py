@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 STALE_CLAIM = timedelta(minutes=10)
 # Small batches keep few rows in flight per connection when a process dies.
-CLAIM_BATCH = 5
+CLAIM_BATCH = 10
 HOST = socket.gethostname()
 
 
@@ -58,39 +58,40 @@ class Outbox:
         self.clock = clock
 
     def claim(self, limit: int = CLAIM_BATCH) -> list[Claimed]:
+        """Take up to ``limit`` due rows in one statement (pending -> sending).
+
+        The UPDATE re-checks ``status = pending`` on each row it changes, so of two
+        workers (or two daemons on one PostgreSQL) racing for a row only one gets it;
+        on PostgreSQL the sub-select also skips rows another transaction holds.
+        """
         now = self.clock.now()
-        with self.db.session() as session:
-            rows = session.exec(
-                select(OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.attempts)
-                .where(
-                    OutboxMessage.status == OutboxStatus.pending, OutboxMessage.next_attempt <= now
-                )
-                .order_by(OutboxMessage.id)
-                .limit(limit)
-            ).all()
-            claimed_ids = []
-            for row_id, _recipient, _attempts in rows:
-                result = session.exec(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id == row_id, OutboxMessage.status == OutboxStatus.pending)
-                    .values(status=OutboxStatus.sending, claimed_at=now, claimed_by=process_tag())
-                )
-                if result.rowcount == 1:
-                    claimed_ids.append(row_id)
-            if not claimed_ids:
-                return []
-            full = session.exec(
-                select(OutboxMessage).where(OutboxMessage.id.in_(claimed_ids))
-            ).all()
-            return [Claimed(m.id, m.recipient, m.raw, m.attempts) for m in full]
+        due = (
+            select(OutboxMessage.id)
+            .where(OutboxMessage.status == OutboxStatus.pending, OutboxMessage.next_attempt <= now)
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        statement = (
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(due), OutboxMessage.status == OutboxStatus.pending)
+            .values(status=OutboxStatus.sending, claimed_at=now, claimed_by=process_tag())
+            .returning(
+                OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.raw, OutboxMessage.attempts
+            )
+        )
+        with self.db.engine.begin() as connection:
+            rows = connection.execute(statement).all()
+        return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
 
     def sent(self, row_id: int) -> None:
-        with self.db.session() as session:
-            session.exec(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row_id)
-                .values(status=OutboxStatus.sent, sent_at=self.clock.now(), last_error=None)
-            )
+        statement = (
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row_id)
+            .values(status=OutboxStatus.sent, sent_at=self.clock.now(), last_error=None)
+        )
+        with self.db.engine.begin() as connection:
+            connection.execute(statement)
 
     def failed(self, item: Claimed, error: str, permanent: bool) -> None:
         attempts = item.attempts + 1
