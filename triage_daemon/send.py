@@ -80,7 +80,7 @@ class Outbox:
                 OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.raw, OutboxMessage.attempts
             )
         )
-        with self.db.engine.begin() as connection:
+        with self.db.connection() as connection:
             rows = connection.execute(statement).all()
         return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
 
@@ -90,7 +90,7 @@ class Outbox:
             .where(OutboxMessage.id == row_id)
             .values(status=OutboxStatus.sent, sent_at=self.clock.now(), last_error=None)
         )
-        with self.db.engine.begin() as connection:
+        with self.db.connection() as connection:
             connection.execute(statement)
 
     def failed(self, item: Claimed, error: str, permanent: bool) -> None:
