@@ -139,7 +139,9 @@ def replies_since(session: Session, recipient: str, since: datetime) -> int:
     statement = select(func.count(OutboxMessage.id)).where(
         OutboxMessage.recipient == recipient, OutboxMessage.created >= since
     )
-    return session.exec(statement).one()
+    # The count does not depend on the ticket's pending events: flush them once, at commit.
+    with session.no_autoflush:
+        return session.exec(statement).one()
 
 
 def note_also_to(ticket: Ticket, mailboxes: Iterable[str]) -> None:
