@@ -35,6 +35,15 @@ def _settings(config: Path | None) -> Settings:
         _fail("The configuration is not valid; nothing was started:", exc.problems)
 
 
+def _database(settings: Settings):
+    """The configured database, its schema brought up to date."""
+    from .db import Database
+
+    db = Database(settings.database)
+    db.migrate()
+    return db
+
+
 def _fail(headline: str, problems: list[str], code: int = 2):
     err.print(f"[bold red]{headline}[/]")
     for problem in problems:
@@ -90,12 +99,10 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Per mailbox: last poll, backlog, errors; the outbox; the quarantine."""
-    from .db import Database
     from .report import status as read_status
 
     settings = _settings(config)
-    db = Database(settings.database)
-    db.migrate()
+    db = _database(settings)
     result = read_status(settings, db)
     if as_json:
         typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
@@ -137,12 +144,10 @@ def tickets(
     ] = None,
 ) -> None:
     """List the tickets."""
-    from .db import Database
     from .report import ticket_rows
 
     settings = _settings(config)
-    db = Database(settings.database)
-    db.migrate()
+    db = _database(settings)
     rows = ticket_rows(db, status_filter)
     if as_json:
         for row in rows:
@@ -235,10 +240,8 @@ def train(
 def _corrections(settings: Settings) -> list[dict]:
     """Tickets a person reclassified, as extra training examples."""
     from .corrections import corrections
-    from .db import Database
 
-    db = Database(settings.database)
-    db.migrate()
+    db = _database(settings)
     return corrections(db)
 
 
@@ -254,11 +257,9 @@ def reclassify(
 ) -> None:
     """Correct a ticket's triage by hand (it counts as a correction when the model is retrained)."""
     from .corrections import reclassify as set_labels
-    from .db import Database
 
     settings = _settings(config)
-    db = Database(settings.database)
-    db.migrate()
+    db = _database(settings)
     try:
         result = set_labels(db, ticket, technical=technical, topic=topic, faq=faq)
     except TriageError as exc:
@@ -277,12 +278,10 @@ def replay(
     ] = None,
 ) -> None:
     """Move quarantined mail back to INBOX, to be processed again."""
-    from .db import Database
     from .replay import replay as replay_box
 
     settings = _settings(config)
-    db = Database(settings.database)
-    db.migrate()
+    db = _database(settings)
     names = mailbox or [m.name for m in settings.mailboxes]
     try:
         for name in names:

@@ -27,7 +27,7 @@ from .filters import build_chain
 from .message import ParsedMail, Triage
 from .parse import parse_message
 from .reply import ACK, FAQ, NOT_TECHNICAL, Replies
-from .tables import Disposition, OutboxMessage, Ticket, TicketStatus
+from .tables import Disposition, MessageRecord, OutboxMessage, Ticket, TicketStatus
 
 log = logging.getLogger(__name__)
 
@@ -121,15 +121,7 @@ class Pipeline:
         with self.db.session() as session:
             record = track.find_record(session, item.mailbox, item.uidvalidity, item.uid)
             if record is not None:
-                return Outcome(
-                    Disposition(record.disposition),
-                    record.reason,
-                    record.folder,
-                    record.ticket_id,
-                    record.sender,
-                    record.subject,
-                    repeated=True,
-                )
+                return repeated(record)
             try:
                 mail = parse_message(item.raw, max_bytes=self.settings.daemon.max_message_bytes)
             except ParseError as exc:
@@ -357,13 +349,7 @@ class Pipeline:
         with self.db.session() as session:
             record = track.find_record(session, item.mailbox, item.uidvalidity, item.uid)
             if record is not None:
-                return Outcome(
-                    Disposition(record.disposition),
-                    record.reason,
-                    record.folder,
-                    record.ticket_id,
-                    repeated=True,
-                )
+                return repeated(record)
             return self._record(session, item, box, None, Disposition.quarantined, reason)
 
     def _log(self, item: Incoming, outcome: Outcome) -> None:
@@ -376,6 +362,19 @@ class Pipeline:
             outcome.reason,
             f", reply {outcome.reply}" if outcome.reply else "",
         )
+
+
+def repeated(record: MessageRecord) -> Outcome:
+    """The outcome already recorded for a mail seen again at the same mailbox and UID."""
+    return Outcome(
+        Disposition(record.disposition),
+        record.reason,
+        record.folder,
+        record.ticket_id,
+        record.sender,
+        record.subject,
+        repeated=True,
+    )
 
 
 def folder_for(box: MailboxSettings, disposition: Disposition) -> str:
