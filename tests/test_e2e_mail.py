@@ -336,3 +336,29 @@ def test_one_failing_mailbox_does_not_stop_the_others(servers, db_url, tmp_path)
         assert sorted(t.mailbox for t in tickets(daemon)) == ["pekes1", "pekes2", "pekes3"]
     finally:
         daemon.db.dispose()
+
+
+def test_without_move_mail_is_copied_and_flagged_never_deleted(servers, make_daemon, monkeypatch):
+    original_open = MailboxConnection.open
+
+    def open_without_move(self):
+        original_open(self)
+        self.can_move = False
+
+    monkeypatch.setattr(MailboxConnection, "open", open_without_move)
+    deliver(servers, request(), [HELPDESK.format(4)])
+    servers.wait_for("pekes4")
+    daemon = make_daemon()
+    daemon.run_once()
+    daemon.run_once()  # the flagged original is not taken for new mail
+    assert len(tickets(daemon)) == 1
+    assert servers.dovecot.count("pekes4", "INBOX") == 1
+    folders = servers.dovecot.folders("pekes4")
+    tickets_folder = next(f for f in folders if f.endswith("Tickets"))
+    assert servers.dovecot.count("pekes4", tickets_folder) == 1
+    with servers.dovecot.connect("pekes4") as client:
+        client.select_folder("INBOX", readonly=True)
+        flags = next(iter(client.get_flags(client.search("ALL")).values()))
+    assert b"$Triaged" in flags and b"\\Seen" in flags
+    servers.postfix.wait_delivered()
+    assert len(servers.wait_for("teacher1")) == 1
