@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import aiosmtplib
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import select
 
 from .clock import Clock
@@ -35,6 +35,12 @@ STALE_CLAIM = timedelta(minutes=10)
 # Small batches keep few rows in flight per connection when a process dies.
 CLAIM_BATCH = 10
 HOST = socket.gethostname()
+# Run once per mail: built once, with bound parameters.
+MARK_SENT = (
+    update(OutboxMessage)
+    .where(OutboxMessage.id == bindparam("row_id"))
+    .values(status=OutboxStatus.sent, sent_at=bindparam("sent_at"), last_error=None)
+)
 
 
 def process_tag() -> str:
@@ -85,13 +91,9 @@ class Outbox:
         return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
 
     def sent(self, row_id: int) -> None:
-        statement = (
-            update(OutboxMessage)
-            .where(OutboxMessage.id == row_id)
-            .values(status=OutboxStatus.sent, sent_at=self.clock.now(), last_error=None)
-        )
+        params = {"row_id": row_id, "sent_at": self.clock.now()}
         with self.db.connection() as connection:
-            connection.execute(statement)
+            connection.execute(MARK_SENT, params)
 
     def failed(self, item: Claimed, error: str, permanent: bool) -> None:
         attempts = item.attempts + 1

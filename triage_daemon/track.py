@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, select
 
 from .message import ParsedMail, Triage
@@ -22,21 +22,31 @@ from .tables import (
 
 TICKET_REF = re.compile(r"\[[^\[\]#]{1,40}#(\d{1,12})\]")
 
+# The queries every mail runs, built once with bound parameters: building a statement
+# and its cache key on each call cost more than running it.
+RECORD_BY_UID = select(MessageRecord).where(
+    MessageRecord.mailbox == bindparam("mailbox"),
+    MessageRecord.uidvalidity == bindparam("uidvalidity"),
+    MessageRecord.uid == bindparam("uid"),
+)
+RECORDS_BY_MESSAGE_ID = select(MessageRecord).where(
+    MessageRecord.message_id == bindparam("message_id")
+)
+REPLIES_SINCE = select(func.count(OutboxMessage.id)).where(
+    OutboxMessage.recipient == bindparam("recipient"),
+    OutboxMessage.created >= bindparam("since"),
+)
+
 
 def find_record(session: Session, mailbox: str, uidvalidity: int, uid: int) -> MessageRecord | None:
     """The record of this exact mailbox message, if it was processed before."""
-    statement = select(MessageRecord).where(
-        MessageRecord.mailbox == mailbox,
-        MessageRecord.uidvalidity == uidvalidity,
-        MessageRecord.uid == uid,
-    )
-    return session.exec(statement).first()
+    params = {"mailbox": mailbox, "uidvalidity": uidvalidity, "uid": uid}
+    return session.exec(RECORD_BY_UID, params=params).first()
 
 
 def find_seen(session: Session, message_id: str) -> list[MessageRecord]:
     """Every record of a message with this Message-ID, in any mailbox."""
-    statement = select(MessageRecord).where(MessageRecord.message_id == message_id)
-    return list(session.exec(statement).all())
+    return list(session.exec(RECORDS_BY_MESSAGE_ID, params={"message_id": message_id}).all())
 
 
 def find_thread(session: Session, mail: ParsedMail) -> tuple[Ticket, str] | None:
@@ -136,12 +146,9 @@ def record_message(
 
 def replies_since(session: Session, recipient: str, since: datetime) -> int:
     """How many automatic replies went (or are going) to ``recipient`` since ``since``."""
-    statement = select(func.count(OutboxMessage.id)).where(
-        OutboxMessage.recipient == recipient, OutboxMessage.created >= since
-    )
     # The count does not depend on the ticket's pending events: flush them once, at commit.
     with session.no_autoflush:
-        return session.exec(statement).one()
+        return session.exec(REPLIES_SINCE, params={"recipient": recipient, "since": since}).one()
 
 
 def note_also_to(ticket: Ticket, mailboxes: Iterable[str]) -> None:
