@@ -78,10 +78,13 @@ def run(
         _fail("Cannot start:", getattr(exc, "problems", [str(exc)]))
     except TriageError as exc:
         _fail("Cannot start:", [str(exc)])
-    if not once:
-        daemon.serve()
-        return
-    report = daemon.run_once()
+    try:
+        if not once:
+            daemon.serve()
+            return
+        report = daemon.run_once()
+    except TriageError as exc:  # the database went away before the mailboxes were polled
+        _fail("Stopped:", [str(exc)], code=1)
     handled = sum(len(p.outcomes) for p in report.polls)
     err.print(
         f"{handled} messages handled, {report.sent} replies sent, "
