@@ -210,7 +210,8 @@ def test_run_once_during_an_outage_exits_with_a_message_and_keeps_the_mail(
     servers = fresh_mail_servers
     requests_for_every_box(servers, 12)
     env = attica_env(servers, pg_url, tmp_path / "data")
-    command = [sys.executable, "-m", "triage_daemon", "run", "--config", str(ATTICA), "--once"]
+    cli = [sys.executable, "-m", "triage_daemon"]
+    command = [*cli, "run", "--config", str(ATTICA), "--once"]
     pg.stop()
     once = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert once.returncode != 0
@@ -220,6 +221,17 @@ def test_run_once_during_an_outage_exits_with_a_message_and_keeps_the_mail(
     assert "Connection refused" in message
     assert "Traceback" not in once.stderr, once.stderr
     assert inbox_counts(servers) == [2] * 6
+    # What the operator runs next says the same.
+    status = subprocess.run(
+        [*cli, "status", "--config", str(ATTICA)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert status.returncode != 0
+    assert "is unavailable" in " ".join(status.stderr.split()), status.stderr
+    assert "Traceback" not in status.stderr, status.stderr
     # Once it is back the same mail is picked up, each once.
     pg.start()
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)

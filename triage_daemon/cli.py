@@ -40,7 +40,10 @@ def _database(settings: Settings):
     from .db import Database
 
     db = Database(settings.database)
-    db.migrate()
+    try:
+        db.migrate()
+    except TriageError as exc:  # the database is unavailable
+        _fail("Cannot open the database:", [str(exc)], code=1)
     return db
 
 
