@@ -23,7 +23,7 @@ from e2e import ATTICA, attica_env, attica_settings, parse
 from mailfactory import message_id_of, request
 from servers import postgres
 from smtp_sink import SMTPSink
-from sqlalchemy import func, text
+from sqlalchemy import event, func, text
 from sqlmodel import Session, select
 
 from triage_daemon.clock import FrozenClock
@@ -197,6 +197,55 @@ def test_poll_stopped_mid_batch_moves_nothing_then_finishes(
     assert not any(o.repeated for o in result.outcomes)
     assert count(engine, Ticket) == 12
     assert count(engine, OutboxMessage) == 12
+    assert count(engine, MessageRecord, MessageRecord.disposition == "quarantined") == 0
+    assert servers.dovecot.count("pekes1", "INBOX") == 0
+    assert servers.dovecot.count("pekes1", "Quarantine") == 0
+    engine.dispose()
+    db.dispose()
+
+
+def test_restart_inside_a_mails_transaction_does_not_quarantine_it(
+    fresh_mail_servers, pg, pg_url, tmp_path
+):
+    """The database is back at once, so quarantining would succeed: it must not happen."""
+    servers = fresh_mail_servers
+    mails = [
+        request(subject=f"Αίτημα {n}: webex", sender=f"teacher{n + 1}@sch.example")
+        for n in range(8)
+    ]
+    servers.dovecot.append_many("pekes1", mails)
+    settings = attica_settings(servers, pg_url, tmp_path / "data")
+    db = Database(pg_url)
+    db.migrate()
+    pipeline = Pipeline(settings, db, Replies(settings.daemon.templates_dir))
+    armed, handled = threading.Event(), []
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def restart_before_an_insert(_conn, _cursor, statement, *_args):
+        # In the fourth mail's transaction, after its look-ups and before its writes.
+        if armed.is_set() and statement.lstrip().upper().startswith("INSERT"):
+            armed.clear()
+            pg.stop()
+            pg.start()
+
+    def arm_after_three(_box, uid, _outcome):
+        handled.append(uid)
+        if len(handled) == 3:
+            armed.set()
+
+    poller = MailboxPoller(
+        settings.mailbox("pekes1"), pipeline, db, pipeline.clock, on_outcome=arm_after_three
+    )
+    with pytest.raises(DatabaseUnavailable):
+        poller.poll_once()
+    assert len(handled) == 3
+    assert servers.dovecot.count("pekes1", "INBOX") == 8
+    # The next poll (the daemon's retry) handles the rest, each once.
+    result = poller.poll_once()
+    poller.close()
+    assert len(result.outcomes) == 5
+    engine = make_engine(pg_url)
+    assert count(engine, Ticket) == 8
     assert count(engine, MessageRecord, MessageRecord.disposition == "quarantined") == 0
     assert servers.dovecot.count("pekes1", "INBOX") == 0
     assert servers.dovecot.count("pekes1", "Quarantine") == 0
