@@ -32,7 +32,8 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 CONNECT_TIMEOUT = 10
 # SQLSTATEs (PostgreSQL Appendix A) that mean the server cannot serve us right now:
 # connection exceptions, insufficient resources (disk full, too many connections),
-# operator intervention (shutdown, restart, "cannot connect now"), system I/O errors.
+# operator intervention (shutdown, restart, "cannot connect now"), system I/O errors,
+# and serialization failures and deadlocks (40001, 40P01), which pass when tried again.
 # 57014 (query_canceled) is left out on purpose: a statement timeout may be caused by
 # one mail, and that mail must not hold its mailbox up for ever.
 TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "58")
