@@ -40,7 +40,10 @@ def _database(settings: Settings):
     from .db import Database
 
     db = Database(settings.database)
-    db.migrate()
+    try:
+        db.migrate()
+    except TriageError as exc:  # the database is unavailable
+        _fail("Cannot open the database:", [str(exc)], code=1)
     return db
 
 
@@ -78,10 +81,13 @@ def run(
         _fail("Cannot start:", getattr(exc, "problems", [str(exc)]))
     except TriageError as exc:
         _fail("Cannot start:", [str(exc)])
-    if not once:
-        daemon.serve()
-        return
-    report = daemon.run_once()
+    try:
+        if not once:
+            daemon.serve()
+            return
+        report = daemon.run_once()
+    except TriageError as exc:  # the database went away before the mailboxes were polled
+        _fail("Stopped:", [str(exc)], code=1)
     handled = sum(len(p.outcomes) for p in report.polls)
     err.print(
         f"{handled} messages handled, {report.sent} replies sent, "

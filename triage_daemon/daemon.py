@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .clock import Clock
 from .config import Settings
-from .db import Database
+from .db import Database, DatabaseUnavailable
 from .errors import MailboxError
 from .pipeline import Outcome, Pipeline
 from .poll import MailboxPoller, PollResult
@@ -122,7 +122,7 @@ class Daemon:
     def _poll_safely(self, poller: MailboxPoller, errors: dict[str, str]) -> PollResult | None:
         try:
             return poller.poll_once(self.stop_event)
-        except MailboxError as exc:
+        except (MailboxError, DatabaseUnavailable) as exc:
             errors[poller.box.name] = str(exc)
             return None
 
@@ -188,7 +188,7 @@ class Daemon:
                     break
                 wait = interval if poller.connection.can_idle else self.settings.daemon.poll_seconds
                 poller.connection.wait(wait, self.stop_event)
-            except MailboxError as exc:
+            except (MailboxError, DatabaseUnavailable) as exc:
                 log.warning("%s: %s; retrying in %.0f s", poller.box.name, exc, backoff)
                 poller.close()
                 self.stop_event.wait(backoff)

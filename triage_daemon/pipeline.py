@@ -21,7 +21,7 @@ from sqlmodel import Session
 from . import track
 from .clock import Clock
 from .config import MailboxSettings, Settings
-from .db import Database
+from .db import Database, DatabaseUnavailable
 from .errors import IgnoreMessage, ParseError, QuarantineMessage
 from .filters import build_chain
 from .message import ParsedMail, Triage
@@ -98,7 +98,11 @@ class Pipeline:
         self.own_addresses = frozenset(settings.own_addresses)
 
     def process(self, item: Incoming) -> Outcome:
-        """Handle ``item`` exactly once; never raises for a bad message (it is quarantined)."""
+        """Handle ``item`` exactly once; never raises for a bad message (it is quarantined).
+
+        Raises DatabaseUnavailable when the database went away: that is not the mail's
+        fault, so it is not quarantined; it stays in INBOX and is processed on a later poll.
+        """
         for attempt in range(2):
             try:
                 outcome = self._process(item)
@@ -108,6 +112,8 @@ class Pipeline:
                 # the same instant: go again, and find its ticket this time.
                 if attempt:
                     outcome = self._quarantine_crash(item)
+            except DatabaseUnavailable:
+                raise
             except Exception:
                 outcome = self._quarantine_crash(item)
                 break

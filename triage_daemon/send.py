@@ -9,6 +9,8 @@ with exponential backoff; a 5xx, or too many attempts, marks it failed for
 next start on the same host, or after ``STALE_CLAIM`` from anywhere; if that process
 died in the instant between the relay's "250 OK" and our commit, the reply goes
 twice with the same Message-ID: that instant is the only at-least-once gap.
+A database that goes away mid-drain (issue 9) stops the drain, not the service: the
+rows in hand are settled once it is back, those the relay accepted as sent.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from sqlmodel import select
 
 from .clock import Clock
 from .config import SMTPSettings, TLSMode
-from .db import Database
+from .db import Database, DatabaseUnavailable
 from .tables import OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,9 @@ log = logging.getLogger(__name__)
 STALE_CLAIM = timedelta(minutes=10)
 # Small batches keep few rows in flight per connection when a process dies.
 CLAIM_BATCH = 10
+# While the database is unavailable the sender tries again this often (a try is one
+# refused connection, or settling the rows in hand).
+DATABASE_RETRY = timedelta(seconds=5)
 HOST = socket.gethostname()
 # Run once per mail: built once, with bound parameters.
 MARK_SENT = (
@@ -62,6 +67,11 @@ class Outbox:
         self.db = db
         self.smtp = smtp
         self.clock = clock
+        # Rows this process claimed and has not settled yet (sent, failed or put back), and
+        # those of them the relay accepted. Were the database to go away in between,
+        # ``recover`` settles them once it is back: an accepted row must never go again.
+        self.in_hand: set[int] = set()
+        self.accepted: set[int] = set()
 
     def claim(self, limit: int = CLAIM_BATCH) -> list[Claimed]:
         """Take up to ``limit`` due rows in one statement (pending -> sending).
@@ -88,12 +98,16 @@ class Outbox:
         )
         with self.db.connection() as connection:
             rows = connection.execute(statement).all()
+        self.in_hand.update(row.id for row in rows)
         return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
 
     def sent(self, row_id: int) -> None:
+        self.accepted.add(row_id)
         params = {"row_id": row_id, "sent_at": self.clock.now()}
         with self.db.connection() as connection:
             connection.execute(MARK_SENT, params)
+        self.accepted.discard(row_id)
+        self.in_hand.discard(row_id)
 
     def failed(self, item: Claimed, error: str, permanent: bool) -> None:
         attempts = item.attempts + 1
@@ -110,6 +124,7 @@ class Outbox:
                     next_attempt=self.clock.now() + timedelta(seconds=delay),
                 )
             )
+        self.in_hand.discard(item.id)
         log.warning(
             "outbox #%s to %s: %s (%s)",
             item.id,
@@ -131,6 +146,33 @@ class Outbox:
                 )
                 .values(status=OutboxStatus.pending, claimed_at=None, claimed_by=None)
             )
+        self.in_hand.difference_update(i.id for i in items)
+
+    def recover(self) -> int:
+        """Settle the rows left in hand when the database went away mid-drain: those the
+        relay accepted are marked sent, the others put back. Returns how many were marked
+        sent. Call it between drains only (no row in flight). Raises DatabaseUnavailable."""
+        if not self.in_hand:
+            return 0
+        accepted, others = set(self.accepted), self.in_hand - self.accepted
+        now = self.clock.now()
+        with self.db.connection() as connection:
+            if accepted:
+                connection.execute(MARK_SENT, [{"row_id": i, "sent_at": now} for i in accepted])
+            if others:
+                connection.execute(
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.id.in_(others),
+                        OutboxMessage.status == OutboxStatus.sending,
+                        OutboxMessage.claimed_by == process_tag(),
+                    )
+                    .values(status=OutboxStatus.pending, claimed_at=None, claimed_by=None)
+                )
+        self.accepted -= accepted
+        self.in_hand -= accepted | others
+        log.info("outbox: %d sent and %d untried rows settled", len(accepted), len(others))
+        return len(accepted)
 
     def release_stale(self) -> int:
         """Put back rows left in `sending` by a process that died: one of this host's
@@ -194,23 +236,38 @@ class Sender:
         self.retry_at: datetime | None = None
         self.failures = 0
         self.last_error = ""
+        self.database_down_since: datetime | None = None
 
     async def drain(self) -> int:
-        """Send everything due now; returns how many were sent. Never raises for SMTP trouble."""
+        """Send everything due now; returns how many were sent. Never raises for SMTP
+        trouble, nor when the database is unavailable (it tries again later)."""
         if self.retry_at is not None and self.clock.now() < self.retry_at:
+            return 0
+        try:
+            recovered = await asyncio.to_thread(self.outbox.recover)
+        except DatabaseUnavailable as exc:
+            self._database_down(exc)
             return 0
         results = await asyncio.gather(
             *(self._worker() for _ in range(self.smtp.connections)), return_exceptions=True
         )
-        down = [r for r in results if isinstance(r, RelayDown)]
         for other in results:
-            if isinstance(other, BaseException) and not isinstance(other, RelayDown):
+            if isinstance(other, BaseException) and not isinstance(
+                other, RelayDown | DatabaseUnavailable
+            ):
                 raise other
+        sent = recovered + sum(r for r in results if isinstance(r, int))
+        unavailable = [r for r in results if isinstance(r, DatabaseUnavailable)]
+        if unavailable:
+            self._database_down(unavailable[0])
+            return sent
+        self._database_back()
+        down = [r for r in results if isinstance(r, RelayDown)]
         if down and not any(isinstance(r, int) and r for r in results):
             self._relay_down(str(down[0]))
         else:
             self.failures, self.retry_at, self.down_since = 0, None, None
-        return sum(r for r in results if isinstance(r, int))
+        return sent
 
     def _relay_down(self, error: str) -> None:
         self.failures += 1
@@ -227,6 +284,19 @@ class Sender:
             error,
             delay,
         )
+
+    def _database_down(self, error: DatabaseUnavailable) -> None:
+        if self.database_down_since is None:
+            log.warning(
+                "outbox: %s; trying again every %.0f s", error, DATABASE_RETRY.total_seconds()
+            )
+            self.database_down_since = self.clock.now()
+        self.retry_at = self.clock.now() + DATABASE_RETRY
+
+    def _database_back(self) -> None:
+        if self.database_down_since is not None:
+            log.info("outbox: the database is back")
+            self.database_down_since = None
 
     async def _worker(self) -> int:
         sent = 0
