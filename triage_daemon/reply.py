@@ -20,6 +20,7 @@ from .catalogue import FAQ_KEYS
 from .config import MailboxSettings
 from .errors import ConfigError
 from .message import ParsedMail
+from .vocative import greeting_name
 
 ACK = "ack"
 NOT_TECHNICAL = "not_technical"
@@ -150,7 +151,7 @@ class Replies:
         """
         recipient = mail.reply_to or mail.from_addr
         context = {
-            "teacher_name": mail.from_name,
+            "teacher_name": greeting_name(mail.from_name),
             "ticket_ref": f"{mailbox.tag} #{ticket_id}",
             "helpdesk_name": mailbox.display_name,
             "helpdesk_address": mailbox.address,
