@@ -46,6 +46,7 @@ FILTERS: tuple[str, ...] = (
     "no-reply-sender",
     # Wording alone, last: only when no header has spoken.
     "out-of-office",
+    "acknowledgement",
 )
 
 
