@@ -113,7 +113,7 @@ def test_relative_data_dir_resolved_against_config(tmp_path):
 def test_a_password_is_never_repeated_in_an_error(tmp_path):
     # A numeric password is not a string: the error must name the key, not the value.
     text = MINIMAL.replace('password = "x"', "password = 73914526")
-    text = text.replace('port = 25', 'port = 25\npassword = 84629173\nuser = "relay"')
+    text = text.replace("port = 25", 'port = 25\npassword = 84629173\nuser = "relay"')
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as caught:
         load_settings(path, env={})
@@ -133,7 +133,7 @@ def test_a_bad_database_url_is_named_without_its_password(tmp_path):
 
 
 def test_a_password_from_the_environment_is_not_shown_when_invalid(tmp_path):
-    path = write(tmp_path, MINIMAL.replace('port = 143', 'port = "${IMAP_PORT}"'))
+    path = write(tmp_path, MINIMAL.replace("port = 143", 'port = "${IMAP_PORT}"'))
     text = path.read_text(encoding="utf-8").replace('password = "x"', 'password = "${PW}"')
     path.write_text(text + '\n[daemon]\npoll_seconds = "${PW}"\n', encoding="utf-8")
     with pytest.raises(ConfigError) as caught:

@@ -45,9 +45,7 @@ def unstructured(name: str, value: str) -> str:
     line = f"{name}: {value}"
     if value.isascii() and len(line) <= MAX_LINE:
         return line
-    encoded = Header(value, "utf-8", maxlinelen=MAX_LINE, header_name=name).encode(
-        linesep=CRLF
-    )
+    encoded = Header(value, "utf-8", maxlinelen=MAX_LINE, header_name=name).encode(linesep=CRLF)
     return f"{name}: {encoded}"
 
 
