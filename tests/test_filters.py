@@ -8,6 +8,7 @@ from mailfactory import request
 from test_pipeline import make_settings
 
 from triage_daemon.filters import REGISTRY, build_chain
+from triage_daemon.filters.acknowledgement import opening_sentences
 from triage_daemon.message import ParsedMail
 from triage_daemon.parse import parse_message
 from triage_daemon.pipeline import FILTERS
@@ -231,3 +232,15 @@ def test_our_own_acknowledgement_is_recognised_even_without_its_headers():
 
 def test_another_triage_daemons_reply_is_ignored_by_its_header():
     assert first_hit(mail(headers={"X-Triage-Ticket": ["12"]})) == "autoreply-headers"
+
+
+def test_opening_sentences_stop_where_a_quoted_mail_begins():
+    text = "Ευχαριστώ πολύ!\n\nΓεια σας, Μαρία,\n\nΛάβαμε το αίτημά σας."
+    assert opening_sentences(text) == ["ευχαριστω πολυ!"]
+    wrapped = "Dear Sir,\nThank you for your email. This is\nan automated message.\n\nA. B. C."
+    assert opening_sentences(wrapped) == [
+        "thank you for your email.",
+        "this is an automated message.",
+        "a.",
+        "b.",
+    ]

@@ -113,7 +113,7 @@ class Acknowledgement:
         text = mail.new_text
         if not text or len(text) > MAX_TEXT:
             return None
-        sentences = opening_sentences(fold(text))
+        sentences = opening_sentences(text)
         if any(is_question(s) for s in sentences):
             return None
         score, found = 0, []
@@ -128,19 +128,26 @@ class Acknowledgement:
 
 
 def opening_sentences(text: str) -> list[str]:
-    """The first sentences of ``text`` (folded), leading greeting lines left out, up to the
-    first greeting that comes after them (where a quoted mail begins)."""
+    """The first sentences of ``text``, folded, leading greeting lines left out, up to the
+    first greeting that comes after them (where a quoted mail begins). Only the lines
+    needed are folded: the rest of a long body costs nothing."""
     paragraphs: list[list[str]] = [[]]
-    started = False
-    for line in (line.strip() for line in text.splitlines()):
+    ends = 0  # sentences ended so far: by their mark, or by the end of their paragraph
+    for raw in text.splitlines():
+        line = fold(raw.strip())
         if not line:
-            paragraphs.append([])
+            if paragraphs[-1]:
+                ends += not paragraphs[-1][-1].endswith((".", "!", "?", ";"))
+                paragraphs.append([])
         elif GREETING.match(line):
-            if started:
+            if ends or paragraphs[-1]:
                 break
         else:
-            started = True
             paragraphs[-1].append(line)
+            ends += len(_SENTENCE_END.findall(line + " "))
+            # Folding is the cost here: no line more than the sentences read needs.
+            if ends >= OPENING_SENTENCES:
+                break
     sentences = []
     for lines in paragraphs:
         if lines:
