@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import shutil
+import time
 from email import message_from_bytes, policy
 
 import pytest
@@ -350,3 +351,16 @@ def test_secrets_of_settings():
     found = logs.secrets_of(settings)
     assert "smtp-secret" in found and "db-secret" in found and "x" in found
     assert "smtp-secret" not in repr(settings) and "db-secret" not in repr(settings)
+
+
+def test_redaction_takes_linear_time_on_long_text():
+    text = "a" * 200_000 + " " + "b1+" * 50_000 + "://" + "x:" * 20_000 + "s://u:" * 20_000
+    text += " password " * 20_000 + "x" * 100_000
+    start = time.perf_counter()
+    assert logs.redact(text) == text
+    # Quadratic, this took minutes; linear, milliseconds.
+    assert time.perf_counter() - start < 2.0
+
+
+def test_a_url_without_a_password_keeps_its_port_and_path():
+    assert logs.redact("see http://example.com:8080/a@b") == "see http://example.com:8080/a@b"

@@ -37,12 +37,16 @@ REDACTED = "***"
 # blank every x in the log. They are still removed where a pattern shows them (below).
 MIN_SECRET_LENGTH = 4
 # user:secret@ in a URL (not the placeholder of a hint, "user:password@"); password=...
-# and "password": ... in messages.
+# and "password": ... in messages. Every run is bounded: log lines hold mail text, and an
+# unbounded scheme tried at each letter of "b+b+b+..." takes quadratic time.
 _URL_PASSWORD = re.compile(
-    r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?!password@)[^@\s]*(?P<tail>@)", re.I
+    r"(?P<head>\b[a-z][a-z0-9+.\-]{0,31}://[^:/@\s]{0,256}:)(?!password@)[^@\s/]{0,256}"
+    r"(?P<tail>@)",
+    re.I,
 )
 _KEY_VALUE = re.compile(
-    r"(?P<head>\b(?:password|passwd|pwd|secret|token)\b['\"]?\s*[=:]\s*['\"]?)[^\s'\",;)]+",
+    r"(?P<head>\b(?:password|passwd|pwd|secret|token)\b['\"]?\s{0,8}[=:]\s{0,8}['\"]?)"
+    r"[^\s'\",;)]{1,256}",
     re.I,
 )
 

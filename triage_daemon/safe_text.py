@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 
 # Characters that end a line for str.splitlines() or for a mail reader, besides \r\n.
 _LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
@@ -29,11 +28,9 @@ def one_line(text: str, limit: int | None = None) -> str:
     return line
 
 
-def _unsafe_for_terminal(char: str) -> bool:
-    if char in _BIDI_CONTROLS or char in _LINE_BREAKS:
-        return True
-    # Cc: C0 and C1 controls (ESC, CSI, BEL ...); Zl/Zp: line and paragraph separators.
-    return unicodedata.category(char) in ("Cc", "Zl", "Zp")
+# Cc (C0 and C1 controls: ESC, CSI, BEL ...), Zl and Zp (line and paragraph separators)
+# and the bidi controls: what a terminal acts on instead of showing.
+_UNSAFE_FOR_TERMINAL = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_BIDI_CONTROLS}]")
 
 
 def _escape(char: str) -> str:
@@ -48,7 +45,9 @@ def visible(text: str, keep: str = "") -> str:
     # Every character it escapes is non-printable (bidi controls are category Cf).
     if text.isprintable():
         return text
-    return "".join(_escape(c) if c not in keep and _unsafe_for_terminal(c) else c for c in text)
+    return _UNSAFE_FOR_TERMINAL.sub(
+        lambda m: m.group(0) if m.group(0) in keep else _escape(m.group(0)), text
+    )
 
 
 # Characters json.dumps(ensure_ascii=False) leaves raw that a terminal acts on: DEL and
