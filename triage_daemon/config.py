@@ -229,8 +229,8 @@ def _describe(error: dict[str, Any]) -> str:
 
 
 def _secrets(value: Any, key: str = "") -> list[str]:
-    """Every value in the raw configuration held under a secret key, as text; and the
-    password of any URL-like value (redact() removes those by pattern as well)."""
+    """Every value in the raw configuration held under a secret key, as text (a password
+    inside any other URL-like value is removed by redact()'s pattern)."""
     if isinstance(value, dict):
         return [s for k, v in value.items() for s in _secrets(v, str(k))]
     if isinstance(value, list):
