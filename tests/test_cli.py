@@ -1,6 +1,8 @@
 """The command line: invalid configuration refused with the key named; status and tickets."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -17,7 +19,7 @@ def config(tmp_path: Path, db_url: str, extra: str = "") -> Path:
         f"""
 [daemon]
 database_url = "{db_url}"
-data_dir = "{tmp_path / 'data'}"
+data_dir = "{tmp_path / "data"}"
 {extra}
 
 [smtp]
@@ -70,3 +72,65 @@ def test_classify_a_file(tmp_path):
     assert result.exit_code == 0, result.output
     row = json.loads(result.output)
     assert row["path"] == str(mail) and row["technical"] is True and row["topic"] == "webex"
+
+
+HOSTILE = (
+    b"From: Eve <eve\x1b[31m@school.example>\r\n"
+    b"To: helpdesk@pekes1.att.example\r\n"
+    b"Subject: [/x] [bold red]Webex[/] \xe2\x80\xae\r\n"
+    b"Message-ID: <hostile-1@school.example>\r\n"
+    b"Date: Tue, 24 Mar 2020 09:00:00 +0000\r\n\r\n" + "Webex: δεν μπαίνω.\r\n".encode()
+)
+
+
+class Exploding:
+    def classify(self, mail):
+        raise RuntimeError("model [/x] \x1b[2J broke")
+
+
+def test_mail_text_reaches_the_terminal_as_text(tmp_path, db_url):
+    from test_pipeline import StubClassifier, make_settings
+
+    from triage_daemon.clock import FrozenClock
+    from triage_daemon.db import Database
+    from triage_daemon.pipeline import Incoming, Pipeline
+    from triage_daemon.reply import Replies
+
+    path = config(tmp_path, db_url)
+    db = Database(db_url)
+    db.migrate()
+    replies = Replies(ROOT / "templates")
+    pipe = Pipeline(make_settings(), db, replies, StubClassifier(), FrozenClock())
+    pipe.process(Incoming("pekes1", 1, 1, HOSTILE))
+    pipe.classifier = Exploding()
+    pipe.process(Incoming("pekes1", 1, 2, HOSTILE.replace(b"hostile-1", b"hostile-2")))
+    db.dispose()
+    wide = {"COLUMNS": "250"}
+    tickets = runner.invoke(app, ["tickets", "--config", str(path)], env=wide)
+    assert tickets.exit_code == 0, tickets.output
+    assert "[/x] [bold red]Webex[/]" in tickets.output
+    assert "eve\\x1b[31m@school.example" in tickets.output and "\\u202e" in tickets.output
+    status = runner.invoke(app, ["status", "--config", str(path)], env=wide)
+    assert status.exit_code == 0, status.output
+    assert "model [/x] \\x1b[2J broke" in status.output
+    for output in (tickets.output, status.output):
+        assert "\x1b" not in output and "\u202e" not in output
+    as_json = runner.invoke(app, ["tickets", "--json", "--config", str(path)])
+    (row,) = [json.loads(line) for line in as_json.output.splitlines()]
+    assert row["subject"].startswith("[/x]") and "\u202e" not in as_json.output
+
+
+def test_an_unreachable_database_is_reported_without_its_password(tmp_path):
+    path = config(tmp_path, "postgresql://triage:Hv5-db-secret@127.0.0.1:1/triage")
+    for command in (["status"], ["run", "--once"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "triage_daemon", *command, "--config", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
+        output = result.stdout + result.stderr
+        assert result.returncode == 1, output
+        assert "Cannot open the database" in output and "Traceback" not in output
+        assert "Hv5-db-secret" not in output

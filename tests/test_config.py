@@ -108,3 +108,41 @@ def test_relative_data_dir_resolved_against_config(tmp_path):
     settings = load_settings(path, env={})
     assert settings.daemon.data_dir == (tmp_path / "state").resolve()
     assert (settings.daemon.templates_dir / "layout.html.j2").exists()
+
+
+def test_a_password_is_never_repeated_in_an_error(tmp_path):
+    # A numeric password is not a string: the error must name the key, not the value.
+    text = MINIMAL.replace('password = "x"', "password = 73914526")
+    text = text.replace("port = 25", 'port = 25\npassword = 84629173\nuser = "relay"')
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={})
+    shown = "\n".join(caught.value.problems)
+    assert "mailbox[0].imap.password" in shown and "smtp.password" in shown
+    assert "73914526" not in shown and "84629173" not in shown
+
+
+def test_a_bad_database_url_is_named_without_its_password(tmp_path):
+    url = "postgresql://triage:Kx8-secret-pw@db.example:notaport/triage"
+    path = write(tmp_path, MINIMAL + f'\n[daemon]\ndatabase_url = "{url}"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={})
+    (problem,) = caught.value.problems
+    assert "daemon.database_url" in problem and "postgresql://user:password@host" in problem
+    assert "Kx8-secret-pw" not in problem
+
+
+def test_a_password_from_the_environment_is_not_shown_when_invalid(tmp_path):
+    path = write(tmp_path, MINIMAL.replace("port = 143", 'port = "${IMAP_PORT}"'))
+    text = path.read_text(encoding="utf-8").replace('password = "x"', 'password = "${PW}"')
+    path.write_text(text + '\n[daemon]\npoll_seconds = "${PW}"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={"IMAP_PORT": "143", "PW": "Zq7-env-secret"})
+    shown = "\n".join(caught.value.problems)
+    assert "daemon.poll_seconds" in shown and "Zq7-env-secret" not in shown
+
+
+def test_settings_repr_shows_no_secret(tmp_path):
+    text = MINIMAL.replace('password = "x"', 'password = "Mb4-imap-secret"')
+    settings = load_settings(write(tmp_path, text), env={})
+    assert "Mb4-imap-secret" not in repr(settings) and "Mb4-imap-secret" not in str(settings)

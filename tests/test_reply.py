@@ -1,11 +1,13 @@
 """Replies: every template renders, subjects keep one tag, headers follow RFC 3834."""
 
+import shutil
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
 
+from triage_daemon import compose
 from triage_daemon.catalogue import FAQ_KEYS
 from triage_daemon.config import MailboxSettings
 from triage_daemon.errors import ConfigError
@@ -145,3 +147,67 @@ def test_long_greek_headers_fold_and_decode(replies):
     refs = msg["References"].split()
     assert len(refs) == 10 and refs[-1] == f"<{long_mail.message_id}>"
     assert not msg.defects
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "{{ cycler.__init__.__globals__.os.popen('touch MARKER').read() }}",
+        "{{ lipsum.__globals__['os'].popen('touch MARKER').read() }}",
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ self.__init__.__globals__ }}",
+        "{{ joiner.__init__.__globals__.__builtins__['open']('MARKER', 'w') }}",
+    ],
+    ids=["cycler-globals", "lipsum-globals", "mro-subclasses", "self-globals", "builtins-open"],
+)
+def test_a_template_cannot_run_code(tmp_path, monkeypatch, payload):
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    (templates / "reply" / "ack.txt.j2").write_text(f"Γεια σας.\n{payload}\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        Replies(templates).validate()
+    assert not (tmp_path / "MARKER").exists()
+    (problem,) = caught.value.problems
+    assert "ack.txt.j2" in problem and "unsafe" in problem
+
+
+def test_line_separators_in_a_name_do_not_break_the_greeting(replies):
+    mail = ParsedMail(
+        message_id="n@sch.gr",
+        subject="Webex\u2029Δεύτερη γραμμή",
+        from_name="Ελένη\u2028Ρήγα\x85\u202e",
+        from_addr="eriga@sch.gr",
+    )
+    reply = replies.build(kind=ACK, faq=None, mailbox=BOX, ticket_id=3, mail=mail, date=WHEN)
+    msg = message_from_bytes(reply.as_bytes(), policy=policy.default)
+    text = msg.get_body(("plain",)).get_content()
+    assert text.splitlines()[0] == "Γεια σας, Ελένη,"
+    assert "\u2028" not in text and "\u2029" not in text and "\u202e" not in text
+    html = msg.get_body(("html",)).get_content()
+    assert "Γεια σας, Ελένη," in html and "\u2028" not in html
+    assert str(msg["Subject"]) == "[ΠΕΚΕΣ1 #3] Re: Webex Δεύτερη γραμμή"
+
+
+def test_reply_to_a_quoted_spelling_goes_to_the_plain_address(replies):
+    mail = ParsedMail(message_id="q@sch.gr", from_name="Ελένη", from_addr='"ERiga"@SCH.GR')
+    reply = replies.build(kind=ACK, faq=None, mailbox=BOX, ticket_id=4, mail=mail, date=WHEN)
+    assert reply.recipient == "eriga@sch.gr"
+    msg = message_from_bytes(reply.as_bytes(), policy=policy.default)
+    assert msg["To"].addresses[0].addr_spec == "eriga@sch.gr"
+    assert msg["To"].addresses[0].display_name == "Ελένη"
+
+
+def test_no_reply_to_an_unusable_address(replies):
+    mail = ParsedMail(message_id="u@sch.gr", from_addr="eve\x1b[2J@sch.gr")
+    with pytest.raises(ValueError, match="no usable address"):
+        replies.build(kind=ACK, faq=None, mailbox=BOX, ticket_id=5, mail=mail, date=WHEN)
+
+
+def test_a_line_break_never_reaches_a_header():
+    with pytest.raises(ValueError, match="line break"):
+        compose.unstructured("Subject", "x\r\nBcc: victim@example.com")
+    with pytest.raises(ValueError, match="line break"):
+        compose.address("To", "Eve\nBcc: a@b", "eve@sch.gr")
+    with pytest.raises(ValueError, match="line break"):
+        compose.id_list("In-Reply-To", ["a@b>\r\nBcc: <c@d"])

@@ -1,9 +1,12 @@
-"""The `triage-daemon` command: run, status, tickets, classify, train, demo."""
+"""The `triage-daemon` command: run, status, tickets, classify, train, demo.
+
+What mail put in the database (addresses, subjects, reasons) reaches the terminal only
+as rich ``Text`` with control characters escaped: a subject "[/x]" is not markup, an
+ESC byte drives no terminal. Error messages never show a password.
+"""
 
 from __future__ import annotations
 
-import json
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -11,14 +14,20 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+from sqlalchemy.exc import SQLAlchemyError
 
+from . import logs
 from .config import PROJECT_ROOT, Settings, load_settings
 from .errors import ConfigError, ModelError, TriageError
+from .safe_text import json_text, visible
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Email-driven technical helpdesk for the PEKES of Attica.",
+    # A traceback's local variables include the settings and the database URL.
+    pretty_exceptions_show_locals=False,
 )
 err = Console(stderr=True)
 
@@ -30,36 +39,59 @@ ConfigOption = Annotated[
 
 def _settings(config: Path | None) -> Settings:
     try:
-        return load_settings(config)
+        settings = load_settings(config)
     except ConfigError as exc:
         _fail("The configuration is not valid; nothing was started:", exc.problems)
+    logs.add_secrets(logs.secrets_of(settings))
+    return settings
 
 
 def _database(settings: Settings):
     """The configured database, its schema brought up to date."""
     from .db import Database
 
-    db = Database(settings.database)
     try:
+        db = Database(settings.database)
         db.migrate()
-    except TriageError as exc:  # the database is unavailable
+    except ConfigError as exc:
+        _fail("The database is not configured right:", exc.problems)
+    except TriageError as exc:  # the database is unavailable (db.DatabaseUnavailable)
         _fail("Cannot open the database:", [str(exc)], code=1)
+    except (SQLAlchemyError, OSError) as exc:
+        _fail("Cannot open the database:", [_one_error(exc)], code=1)
     return db
+
+
+def _one_error(exc: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    lines = str(exc).strip().splitlines() or [""]
+    return f"{type(exc).__name__}: {lines[0]}"
 
 
 def _fail(headline: str, problems: list[str], code: int = 2):
     err.print(f"[bold red]{headline}[/]")
     for problem in problems:
-        err.print(f"  - {problem}", markup=False, highlight=False)
+        err.print(f"  - {shown(problem)}", markup=False, highlight=False)
     raise typer.Exit(code)
 
 
+def shown(text: object) -> str:
+    """Text from mail, a server or an exception, fit for the terminal: secrets redacted,
+    control characters escaped."""
+    return visible(logs.redact(str(text)))
+
+
+def cell(text: object, limit: int | None = None) -> Text:
+    """A table cell that rich prints as it is (no markup), control characters escaped."""
+    value = "" if text is None else str(text)
+    return Text(shown(value[:limit] if limit else value))
+
+
 def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        logs.setup(level)
+    except ValueError as exc:
+        _fail("Cannot start:", [str(exc)])
 
 
 @app.command()
@@ -75,12 +107,18 @@ def run(
 
     _logging(log_level)
     settings = _settings(config)
+    from .db import DatabaseUnavailable
+
     try:
         daemon = Daemon(settings)
+    except DatabaseUnavailable as exc:
+        _fail("Cannot open the database:", [str(exc)], code=1)
     except (ConfigError, ModelError) as exc:
         _fail("Cannot start:", getattr(exc, "problems", [str(exc)]))
     except TriageError as exc:
         _fail("Cannot start:", [str(exc)])
+    except (SQLAlchemyError, OSError) as exc:
+        _fail("Cannot open the database:", [_one_error(exc)], code=1)
     try:
         if not once:
             daemon.serve()
@@ -95,7 +133,7 @@ def run(
         highlight=False,
     )
     for name, message in report.errors.items():
-        err.print(f"  {name}: {message}", markup=False, highlight=False)
+        err.print(f"  {shown(name)}: {shown(message)}", markup=False, highlight=False)
     raise typer.Exit(1 if report.errors else 0)
 
 
@@ -111,7 +149,7 @@ def status(
     db = _database(settings)
     result = read_status(settings, db)
     if as_json:
-        typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+        typer.echo(json_text(result.as_dict(), indent=2))
         return
     console = Console()
     table = Table(title="Mailboxes")
@@ -119,23 +157,21 @@ def status(
         table.add_column(column)
     for box in result.mailboxes:
         table.add_row(
-            box["name"],
-            box["last_poll"] or "never",
-            str(box["backlog"] or 0),
-            str(box["errors"]),
-            box["last_error"] or "",
+            cell(box["name"]),
+            cell(box["last_poll"] or "never"),
+            cell(box["backlog"] or 0),
+            cell(box["errors"]),
+            cell(box["last_error"]),
         )
     console.print(table)
-    console.print(
-        "Outbox: " + (", ".join(f"{k} {v}" for k, v in sorted(result.outbox.items())) or "empty")
-    )
-    console.print(
-        "Messages: "
-        + (", ".join(f"{k} {v}" for k, v in sorted(result.dispositions.items())) or "none")
-    )
+    outbox = ", ".join(f"{k} {v}" for k, v in sorted(result.outbox.items())) or "empty"
+    console.print(f"Outbox: {shown(outbox)}", markup=False, highlight=False)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(result.dispositions.items())) or "none"
+    console.print(f"Messages: {shown(counts)}", markup=False, highlight=False)
     for q in result.quarantined:
         console.print(
-            f"  quarantined: {q['mailbox']} UID {q['uid']} {q['sender']}: {q['reason']}",
+            f"  quarantined: {shown(q['mailbox'])} UID {q['uid']} {shown(q['sender'])}: "
+            f"{shown(q['reason'])}",
             markup=False,
             highlight=False,
         )
@@ -157,21 +193,21 @@ def tickets(
     rows = ticket_rows(db, status_filter)
     if as_json:
         for row in rows:
-            typer.echo(json.dumps(row, ensure_ascii=False))
+            typer.echo(json_text(row))
         return
     table = Table(title="Tickets")
     for column in ("#", "mailbox", "created", "sender", "subject", "status", "topic", "faq"):
         table.add_column(column)
     for row in rows:
         table.add_row(
-            str(row["id"]),
-            row["mailbox"],
-            row["created"][:16],
-            row["sender"],
-            row["subject"][:50],
-            row["status"],
-            row["topic"] or "",
-            row["faq"] or "",
+            cell(row["id"]),
+            cell(row["mailbox"]),
+            cell(row["created"], 16),
+            cell(row["sender"]),
+            cell(row["subject"], 50),
+            cell(row["status"]),
+            cell(row["topic"]),
+            cell(row["faq"]),
         )
     Console().print(table)
 
@@ -206,7 +242,7 @@ def classify(
     failed = False
     for row in classify_paths(files, classifier, sys.stdin.buffer):
         failed |= "error" in row
-        typer.echo(json.dumps(row, ensure_ascii=False))
+        typer.echo(json_text(row))
     raise typer.Exit(1 if failed else 0)
 
 

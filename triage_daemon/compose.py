@@ -16,9 +16,19 @@ CRLF = "\r\n"
 MAX_LINE = 78
 
 
+def _one_line(header: str, *values: str) -> None:
+    """Raise ValueError when a value would end the header line: a CR or LF there starts
+    a header (or the body) of the sender's choosing."""
+    for value in values:
+        if "\r" in value or "\n" in value or "\x00" in value:
+            raise ValueError(f"{header}: value contains a line break or NUL: {value[:80]!r}")
+
+
 def address(header: str, name: str, addr: str) -> str:
     """The header line ``Header: Name <addr>``: the name RFC 2047-encoded when it is not
-    plain ASCII, and folded so that no line passes 78 characters."""
+    plain ASCII, and folded so that no line passes 78 characters. Raises ValueError when
+    the name or address holds a line break."""
+    _one_line(header, name, addr)
     line = f"{header}: {formataddr((name, addr), charset='utf-8') if name else addr}"
     if len(line) <= MAX_LINE or not name:
         return line
@@ -29,18 +39,19 @@ def address(header: str, name: str, addr: str) -> str:
 
 
 def unstructured(name: str, value: str) -> str:
-    """A header line for free text (Subject): encoded and folded only when needed."""
+    """A header line for free text (Subject): encoded and folded only when needed.
+    Raises ValueError when the value holds a line break."""
+    _one_line(name, value)
     line = f"{name}: {value}"
     if value.isascii() and len(line) <= MAX_LINE:
         return line
-    encoded = Header(value, "utf-8", maxlinelen=MAX_LINE, header_name=name).encode(
-        linesep=CRLF
-    )
+    encoded = Header(value, "utf-8", maxlinelen=MAX_LINE, header_name=name).encode(linesep=CRLF)
     return f"{name}: {encoded}"
 
 
 def id_list(name: str, ids: list[str]) -> str:
     """A header of message ids (References), folded between ids."""
+    _one_line(name, *ids)
     line, lines = f"{name}:", []
     for ref in ids:
         token = f"<{ref}>"

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .logs import redact
 
 ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 CONFIG_ENV = "TRIAGE_CONFIG"
@@ -39,7 +40,8 @@ class IMAPSettings(Strict):
     host: str
     port: Annotated[int, Field(gt=0, lt=65536)]
     user: str
-    password: str
+    # repr=False: a settings object printed in a traceback or a log shows no password.
+    password: str = Field(repr=False)
     tls: TLSMode = TLSMode.ssl
     timeout: Annotated[float, Field(gt=0)] = 30.0
 
@@ -84,7 +86,7 @@ class SMTPSettings(Strict):
     port: Annotated[int, Field(gt=0, lt=65536)]
     tls: TLSMode = TLSMode.none
     user: str = ""
-    password: str = ""
+    password: str = Field(default="", repr=False)
     timeout: Annotated[float, Field(gt=0)] = 30.0
     # Parallel connections used to drain the outbox.
     connections: Annotated[int, Field(ge=1, le=16)] = 4
@@ -106,7 +108,7 @@ class ReplySettings(Strict):
 
 class DaemonSettings(Strict):
     data_dir: Path = Path("var")
-    database_url: str = ""
+    database_url: str = Field(default="", repr=False)
     rules_dir: Path = PROJECT_ROOT / "rules"
     templates_dir: Path = PROJECT_ROOT / "templates"
     models_dir: Path = PROJECT_ROOT / "models"
@@ -115,6 +117,22 @@ class DaemonSettings(Strict):
     idle_seconds: Annotated[float, Field(gt=0, le=29 * 60)] = 300.0
     batch_size: Annotated[int, Field(ge=1, le=1000)] = 100
     max_message_bytes: Annotated[int, Field(gt=0)] = 25 * 1024 * 1024
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value:
+            return value
+        from sqlalchemy.engine import make_url  # only when a URL is configured
+
+        try:
+            make_url(value)
+        except Exception as exc:  # ArgumentError, or ValueError for a port that is no number
+            raise ValueError(
+                f"not a database URL ({redact(str(exc), [value])}); write it as "
+                "postgresql://user:password@host:port/name or sqlite:///path/file.sqlite3"
+            ) from None
+        return value
 
 
 class Settings(Strict):
@@ -191,6 +209,10 @@ def _location(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
+# Keys whose values are never repeated in an error message, whatever their type.
+SECRET_KEYS = frozenset({"password", "database_url"})
+
+
 def _describe(error: dict[str, Any]) -> str:
     message = error["msg"]
     if error["type"] == "extra_forbidden":
@@ -198,9 +220,24 @@ def _describe(error: dict[str, Any]) -> str:
     elif error["type"] == "missing":
         message = "required key is missing"
     shown = error.get("input")
-    if error["type"] not in ("missing", "extra_forbidden") and not isinstance(shown, dict | list):
+    secret = bool(SECRET_KEYS.intersection(str(part) for part in error["loc"]))
+    if secret:
+        message += " (the value is not shown: it holds a secret)"
+    elif error["type"] not in ("missing", "extra_forbidden") and not isinstance(shown, dict | list):
         message += f" (got {shown!r})"
     return message
+
+
+def _secrets(value: Any, key: str = "") -> list[str]:
+    """Every value in the raw configuration held under a secret key, as text (a password
+    inside any other URL-like value is removed by redact()'s pattern)."""
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in _secrets(v, str(k))]
+    if isinstance(value, list):
+        return [s for v in value for s in _secrets(v, key)]
+    if key in SECRET_KEYS and value not in (None, ""):
+        return [str(value)]
+    return []
 
 
 def load_settings(path: Path | str | None = None, env: dict[str, str] | None = None) -> Settings:
@@ -231,7 +268,8 @@ def load_settings(path: Path | str | None = None, env: dict[str, str] | None = N
     except ValidationError as exc:
         problems += [f"{_location(e['loc'])}: {_describe(e)}" for e in exc.errors()]
     if problems or settings is None:
-        raise ConfigError([f"{path}: {p}" for p in problems])
+        secrets = _secrets(data)
+        raise ConfigError([f"{path}: {redact(p, secrets)}" for p in problems])
     return _resolve_paths(settings, path)
 
 

@@ -1,4 +1,8 @@
-"""What the demo shows: the live table of mails and outcomes, the summary, one reply."""
+"""What the demo shows: the live table of mails and outcomes, the summary, one reply.
+
+Senders and subjects come from mail: they are shown as ``Text`` (never read as rich
+markup) with control characters escaped.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from .safe_text import visible
 from .tables import Disposition
 
 if TYPE_CHECKING:
@@ -48,7 +53,7 @@ def outcome_text(row: Row) -> Text:
         label = f"ignored · {outcome.reason.split(':', 1)[0]}"
     else:
         label = f"{kind.value} · {outcome.reason}"
-    return Text(label, style=OUTCOME_STYLE.get(kind, ""))
+    return Text(visible(label), style=OUTCOME_STYLE.get(kind, ""))
 
 
 def reply_text(row: Row) -> Text:
@@ -81,7 +86,8 @@ def table(rows: list[Row], title: str, caption: str, width: int = 200) -> Table:
         at = row.handled or row.delivered
         ticket = f"#{row.outcome.ticket_id}" if row.outcome and row.outcome.ticket_id else ""
         cells = {"time": Text(at.strftime("%H:%M:%S"), style="" if row.handled else "dim"),
-                 "mailbox": row.mailbox, "from": row.sender, "subject": row.subject,
+                 "mailbox": row.mailbox, "from": Text(visible(row.sender)),
+                 "subject": Text(visible(row.subject)),
                  "outcome": outcome_text(row), "ticket": ticket, "reply sent": reply_text(row)}
         view.add_row(*(cell for name, cell in cells.items() if name not in hidden))
     return view
@@ -114,5 +120,6 @@ def reply_panel(mail: Relayed, lines: int = REPLY_LINES) -> Panel:
     text = (body.get_content().strip() if body is not None else "(no text part)").splitlines()
     text = text[:lines] + ["…"] if len(text) > lines else text
     head = [f"To: {mail.message.get('To', '')}", f"Subject: {mail.subject}", ""]
-    return Panel("\n".join(head + text), title="One of the replies, as the teacher receives it",
+    body = Text("\n".join(visible(line) for line in head + text))
+    return Panel(body, title="One of the replies, as the teacher receives it",
                  title_align="left", border_style="dim", expand=False)

@@ -15,10 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import jinja2
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from . import track
+from .addresses import normalise
 from .clock import Clock
 from .config import MailboxSettings, Settings
 from .db import Database, DatabaseUnavailable
@@ -26,7 +28,7 @@ from .errors import IgnoreMessage, ParseError, QuarantineMessage
 from .filters import build_chain
 from .message import ParsedMail, Triage
 from .parse import parse_message
-from .reply import ACK, FAQ, NOT_TECHNICAL, Replies
+from .reply import ACK, FAQ, NOT_TECHNICAL, Replies, reply_recipient
 from .tables import Disposition, MessageRecord, OutboxMessage, Ticket, TicketStatus
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ FILTERS: tuple[str, ...] = (
     "no-reply-sender",
     # Wording alone, last: only when no header has spoken.
     "out-of-office",
+    "acknowledgement",
 )
 
 
@@ -95,7 +98,8 @@ class Pipeline:
         self.clock = clock or Clock()
         self.on_outbox = on_outbox
         self.filters = build_chain(FILTERS)
-        self.own_addresses = frozenset(settings.own_addresses)
+        self.own_addresses = frozenset(normalise(a) for a in settings.own_addresses)
+        self.tags = {box.name: box.tag for box in settings.mailboxes}
 
     def process(self, item: Incoming) -> Outcome:
         """Handle ``item`` exactly once; never raises for a bad message (it is quarantined).
@@ -163,11 +167,13 @@ class Pipeline:
         seen = self._seen_before(session, item, box, mail)
         if seen is not None:
             return seen
-        thread = track.find_thread(session, mail)
-        if thread is not None:
+        thread = track.find_thread(session, mail, self.tags)
+        if thread is not None and track.may_follow_up(session, thread[0], mail):
             return self._follow_up(session, item, box, mail, *thread)
         triage = self.classifier.classify(mail) if self.classifier else None
-        return self._open(session, item, box, mail, triage)
+        # Naming a ticket is not enough to write into it: from anyone but its people, the
+        # mail is a request of its own, with a note of the ticket it named.
+        return self._open(session, item, box, mail, triage, named=thread)
 
     def _seen_before(
         self, session: Session, item: Incoming, box: MailboxSettings, mail: ParsedMail
@@ -235,17 +241,33 @@ class Pipeline:
         box: MailboxSettings,
         mail: ParsedMail,
         triage: Triage | None,
+        named: tuple[Ticket, str] | None = None,
     ) -> Outcome:
         now = self.clock.now()
         ticket = track.open_ticket(session, mailbox=item.mailbox, mail=mail, triage=triage, now=now)
         detail = triage.as_dict() if triage else {"model": "none configured"}
+        # The Reply-To is kept: its owner may follow up on the ticket too.
+        detail.update(track.people_detail(mail))
         track.add_event(session, ticket, "opened", now, "classify", **detail)
+        if named is not None:
+            track.add_event(
+                session,
+                ticket,
+                "named-ticket",
+                now,
+                "follow-up",
+                named=named[0].id,
+                how=named[1],
+                reason="the sender is not one of the people of that ticket",
+            )
         technical = triage is None or triage.technical
         disposition = Disposition.ticket if technical else Disposition.not_technical
         reply = self._reply(session, box, mail, ticket, triage)
         reason = f"ticket #{ticket.id}" + (
             f", {triage.topic}/{triage.faq}" if triage and technical else ""
         )
+        if named is not None:
+            reason += f"; named ticket #{named[0].id}, not from its teacher"
         return self._record(
             session, item, box, mail, disposition, reason, ticket=ticket, reply=reply
         )
@@ -264,26 +286,23 @@ class Pipeline:
             kind = NOT_TECHNICAL
         elif triage is not None and triage.faq and triage.faq != "none":
             kind, faq = FAQ, triage.faq
-        limits = self.settings.replies
-        recipient = mail.reply_to or mail.from_addr
-        since = now - timedelta(minutes=limits.window_minutes)
-        if track.replies_since(session, recipient, since) >= limits.max_per_sender:
-            track.add_event(
-                session,
-                ticket,
-                "reply-suppressed",
-                now,
-                "reply",
-                reason=f"{limits.max_per_sender} automatic replies to {recipient} "
-                f"in {limits.window_minutes} minutes already",
-            )
+        recipient = reply_recipient(mail)
+        refused = self._refuse_reply(session, recipient, mail)
+        if refused:
+            track.add_event(session, ticket, refused[0], now, "reply", reason=refused[1])
             return None
         try:
             reply = self.replies.build(
-                kind=kind, faq=faq, mailbox=box, ticket_id=ticket.id, mail=mail, date=now
+                kind=kind,
+                faq=faq,
+                mailbox=box,
+                ticket_id=ticket.id,
+                mail=mail,
+                date=now,
+                recipient=recipient,
             )
             raw = reply.as_bytes()
-        except (ValueError, TypeError, UnicodeError) as exc:
+        except (ValueError, TypeError, UnicodeError, jinja2.TemplateError) as exc:
             track.add_event(session, ticket, "reply-impossible", now, "reply", reason=str(exc))
             return None
         session.add(
@@ -309,6 +328,29 @@ class Pipeline:
             message_id=reply.message_id,
         )
         return template
+
+    def _refuse_reply(
+        self, session: Session, recipient: str, mail: ParsedMail
+    ) -> tuple[str, str] | None:
+        """Why no automatic reply may go to ``recipient`` (event kind, reason), or None.
+
+        Counted by the normalised address the reply goes to, so that spellings of one
+        address ("victim"@x, Victim@X, a Reply-To) share one limit; and never to one of
+        our own addresses, where a reply would only feed a loop.
+        """
+        if not recipient:
+            shown = mail.reply_to or mail.from_addr
+            return "reply-impossible", f"no usable address to reply to ({shown!r})"
+        if recipient in self.own_addresses:
+            return "reply-suppressed", f"the reply would go to our own address {recipient}"
+        limits = self.settings.replies
+        since = self.clock.now() - timedelta(minutes=limits.window_minutes)
+        if track.replies_since(session, recipient, since) >= limits.max_per_sender:
+            return "reply-suppressed", (
+                f"{limits.max_per_sender} automatic replies to {recipient} "
+                f"in {limits.window_minutes} minutes already"
+            )
+        return None
 
     def _record(
         self,

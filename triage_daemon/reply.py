@@ -3,6 +3,10 @@
 Each reply is written once, as a plain-text template; its HTML alternative is the same
 text laid out by ``templates/layout.html.j2`` (paragraphs, numbered steps, bullets), so
 the coordinator edits one file per answer and the two versions never disagree.
+
+The templates are rendered in Jinja2's sandbox: whoever edits ``templates/`` writes
+text, not code (``{{ cycler.__init__.__globals__.os }}`` is refused at start-up). What
+the sender wrote (name, subject) enters a reply only as one line of plain text.
 """
 
 from __future__ import annotations
@@ -14,13 +18,16 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from . import compose
+from .addresses import normalise
 from .catalogue import FAQ_KEYS
 from .config import MailboxSettings
 from .errors import ConfigError
 from .message import ParsedMail
-from .vocative import greeting_name
+from .safe_text import one_line
+from .vocative import greeting_name as vocative
 
 ACK = "ack"
 NOT_TECHNICAL = "not_technical"
@@ -31,6 +38,9 @@ REPLY_PREFIX = re.compile(r"^\s*((re|aw|απ|σχετ|fw|fwd|πρθ)\s*:\s*)+", 
 TICKET_TAG = re.compile(r"\[[^\[\]#]{1,40}#\d+\]\s*")
 ORDERED = re.compile(r"^\s*\d{1,2}[.)]\s+")
 BULLET = re.compile(r"^\s*[-•*]\s+")
+# What a sender wrote is quoted back at most this long (a name, a subject).
+MAX_NAME = 100
+MAX_SUBJECT = 200
 
 SAMPLE_CONTEXT = {
     "teacher_name": "Μαρία Παπαδοπούλου",
@@ -94,8 +104,9 @@ class Replies:
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
-        self.text_env = jinja2.Environment(autoescape=False, **options)  # noqa: S701 (plain text)
-        self.html_env = jinja2.Environment(autoescape=True, **options)
+        # Plain text is not HTML: escaping it would show "&amp;" to the teacher.
+        self.text_env = ImmutableSandboxedEnvironment(autoescape=False, **options)  # noqa: S701
+        self.html_env = ImmutableSandboxedEnvironment(autoescape=True, **options)
 
     def validate(self) -> None:
         """Render every template with sample values; raise ConfigError listing each problem."""
@@ -143,32 +154,40 @@ class Replies:
         ticket_id: int,
         mail: ParsedMail,
         date,
+        recipient: str | None = None,
     ) -> Reply:
         """The reply to ``mail`` on ticket ``ticket_id``, ready to store in the outbox.
 
-        It carries ``Auto-Submitted: auto-replied`` (RFC 3834), threads under the
-        teacher's mail (In-Reply-To, References) and has its own unique Message-ID.
+        It goes to ``recipient`` (default: the normalised Reply-To, or From), carries
+        ``Auto-Submitted: auto-replied`` (RFC 3834), threads under the teacher's mail
+        (In-Reply-To, References) and has its own unique Message-ID. Raises ValueError
+        when there is no usable address to send it to, jinja2.TemplateError when a
+        template fails.
         """
-        recipient = mail.reply_to or mail.from_addr
+        recipient = recipient or reply_recipient(mail)
+        if not recipient:
+            raise ValueError(f"no usable address to reply to ({mail.reply_to or mail.from_addr!r})")
+        name = display_name(mail, recipient)
+        subject = one_line(mail.subject, MAX_SUBJECT)
         context = {
-            "teacher_name": greeting_name(mail.from_name),
+            # The vocative of a first name when it is certain, else nothing ("Γεια σας,").
+            "teacher_name": vocative(name),
             "ticket_ref": f"{mailbox.tag} #{ticket_id}",
             "helpdesk_name": mailbox.display_name,
             "helpdesk_address": mailbox.address,
-            "original_subject": mail.subject,
+            "original_subject": subject,
         }
         text, html = self.render(kind, faq, context)
         domain = mailbox.address.rsplit("@", 1)[1]
         # Short enough that the header is never folded (some parsers keep the fold's space).
         message_id = f"t{ticket_id}.{kind}.{uuid.uuid4().hex[:16]}@{domain}"
-        to_name = mail.from_name if recipient == mail.from_addr else ""
         headers = [
             compose.address("From", mailbox.display_name, mailbox.address),
-            compose.address("To", to_name, recipient),
-            compose.unstructured("Subject", reply_subject(mailbox.tag, ticket_id, mail.subject)),
+            compose.address("To", name, recipient),
+            compose.unstructured("Subject", reply_subject(mailbox.tag, ticket_id, subject)),
             f"Date: {format_datetime(date)}",
             f"Message-ID: <{message_id}>",
-            f"In-Reply-To: <{mail.message_id}>",
+            compose.id_list("In-Reply-To", [mail.message_id]),
             compose.id_list("References", [*mail.references[-9:], mail.message_id]),
             "Auto-Submitted: auto-replied",
             # Ask Exchange and friends not to answer an automatic answer with theirs.
@@ -177,3 +196,19 @@ class Replies:
         ]
         raw = compose.alternative(headers, text, html)
         return Reply(kind=kind, message_id=message_id, recipient=recipient, raw=raw)
+
+
+def reply_recipient(mail: ParsedMail) -> str:
+    """Where the reply to ``mail`` goes: its Reply-To, else its From, normalised; '' when
+    the address there is not usable (the Reply-To is then not replaced by From: the
+    sender asked for replies elsewhere, and we do not guess where)."""
+    return normalise(mail.reply_to or mail.from_addr)
+
+
+def display_name(mail: ParsedMail, recipient: str) -> str:
+    """The sender's name, as one short line, when the reply goes back to the sender; ''
+    when a Reply-To sends it to someone else, who should not read a stranger's words
+    under our name (a reflection channel)."""
+    if normalise(mail.from_addr) != recipient:
+        return ""
+    return one_line(mail.from_name, MAX_NAME)

@@ -1,15 +1,16 @@
-"""Tickets: find what a message belongs to, open tickets, record messages and events."""
+"""Tickets: find what a message belongs to, who may write into it, open tickets, record events."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from sqlalchemy import bindparam, func
 from sqlmodel import Session, select
 
+from .addresses import normalise
 from .message import ParsedMail, Triage
 from .tables import (
     Disposition,
@@ -20,7 +21,7 @@ from .tables import (
     TicketStatus,
 )
 
-TICKET_REF = re.compile(r"\[[^\[\]#]{1,40}#(\d{1,12})\]")
+TICKET_REF = re.compile(r"\[([^\[\]#]{1,40})#(\d{1,12})\]")
 
 # The queries every mail runs, built once with bound parameters: building a statement
 # and its cache key on each call cost more than running it.
@@ -31,6 +32,9 @@ RECORD_BY_UID = select(MessageRecord).where(
 )
 RECORDS_BY_MESSAGE_ID = select(MessageRecord).where(
     MessageRecord.message_id == bindparam("message_id")
+)
+OPENED_DETAIL = select(TicketEvent.detail).where(
+    TicketEvent.ticket_id == bindparam("ticket_id"), TicketEvent.kind == "opened"
 )
 REPLIES_SINCE = select(func.count(OutboxMessage.id)).where(
     OutboxMessage.recipient == bindparam("recipient"),
@@ -49,12 +53,19 @@ def find_seen(session: Session, message_id: str) -> list[MessageRecord]:
     return list(session.exec(RECORDS_BY_MESSAGE_ID, params={"message_id": message_id}).all())
 
 
-def find_thread(session: Session, mail: ParsedMail) -> tuple[Ticket, str] | None:
+def find_thread(
+    session: Session, mail: ParsedMail, tags: Mapping[str, str] | None = None
+) -> tuple[Ticket, str] | None:
     """The ticket ``mail`` answers, and how it was found: the ticket tag in the subject,
-    or one of our Message-IDs (or the ticket's own mails') in In-Reply-To/References."""
+    or one of our Message-IDs (or the ticket's own mails') in In-Reply-To/References.
+
+    With ``tags`` (mailbox name -> tag), a subject reference counts only with the tag
+    of the ticket's own mailbox: "[ΠΕΚΕΣ2 #7]" does not name ticket 7 of ΠΕΚΕΣ1. Who
+    may write into the ticket found is may_follow_up's question, not this one's.
+    """
     for match in TICKET_REF.finditer(mail.subject):
-        ticket = session.get(Ticket, int(match.group(1)))
-        if ticket is not None:
+        ticket = session.get(Ticket, int(match.group(2)))
+        if ticket is not None and _tag_matches(match.group(1), ticket, tags):
             return ticket, f"ticket reference {match.group(0)} in the subject"
     refs = [r for r in [mail.in_reply_to, *mail.references] if r]
     if not refs:
@@ -69,6 +80,46 @@ def find_thread(session: Session, mail: ParsedMail) -> tuple[Ticket, str] | None
     if ticket_id is None:
         return None
     return session.get(Ticket, ticket_id), "In-Reply-To/References"
+
+
+def _tag_matches(written: str, ticket: Ticket, tags: Mapping[str, str] | None) -> bool:
+    if tags is None or ticket.mailbox not in tags:
+        return True
+    return written.strip().casefold() == tags[ticket.mailbox].strip().casefold()
+
+
+def may_follow_up(session: Session, ticket: Ticket, mail: ParsedMail) -> bool:
+    """Whether ``mail`` may be added to ``ticket`` as a follow-up (and reopen it).
+
+    The one place that says who may act on a ticket. Today: its people (ticket_people),
+    compared by normalised address with the mail's From -- not with its Reply-To, which
+    anyone can set to the teacher's address. The workflow (specialists, coordinator)
+    will extend this check.
+    """
+    author = normalise(mail.from_addr)
+    return bool(author) and author in ticket_people(session, ticket)
+
+
+def ticket_people(session: Session, ticket: Ticket) -> set[str]:
+    """The normalised addresses of the ticket's teacher: the address it was opened from,
+    and the Reply-To of that mail (kept in the "opened" event by people_detail)."""
+    people = {normalise(ticket.sender)}
+    with session.no_autoflush:
+        for detail in session.exec(OPENED_DETAIL, params={"ticket_id": ticket.id}).all():
+            reply_to = json.loads(detail or "{}").get("reply_to")
+            if reply_to:
+                people.add(reply_to)
+    people.discard("")
+    return people
+
+
+def people_detail(mail: ParsedMail) -> dict[str, str]:
+    """What the "opened" event keeps of the people of a new ticket besides its sender:
+    the normalised Reply-To, when there is one that differs from From."""
+    reply_to = normalise(mail.reply_to)
+    if reply_to and reply_to != normalise(mail.from_addr):
+        return {"reply_to": reply_to}
+    return {}
 
 
 def open_ticket(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ..message import ParsedMail
+from .acknowledgement import Acknowledgement
 from .auto_submitted import AutoSubmitted
 from .autoreply_headers import AutoreplyHeaders
 from .bounce import Bounce
@@ -38,6 +39,7 @@ REGISTRY: dict[str, type] = {
         OwnAddress,
         NoReplySender,
         OutOfOffice,
+        Acknowledgement,
     )
 }
 

@@ -15,6 +15,9 @@ HEADERS: dict[str, tuple[str, ...] | None] = {
     "x-mailer-autoreply": None,
     "x-rt-loop-prevention": None,
     "x-loop": None,
+    # Our own replies carry it: another triage-daemon's answer (or ours, come back through
+    # a relay that dropped Auto-Submitted) is never answered.
+    "x-triage-ticket": None,
 }
 
 

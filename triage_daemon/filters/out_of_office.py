@@ -2,9 +2,10 @@
 
 Some mail programs (and people who set up "rules") send vacation notices with no
 Auto-Submitted or X-Autoreply header, often with a human-looking "Re:" subject.
-Answering them would start a loop, so their usual Greek and English wording is
-recognised in the subject, or in the first lines of a short body of a mail whose
-subject is a reply's (a person asking about their own leave writes a new mail, and
+Answering them would start a loop, so their usual wording (Greek, English and the
+languages of common mail programs) is recognised at the start of the subject, where
+mail programs write it, or in the first lines of a short body of a mail whose subject
+is a reply's (a person asking about their own leave writes a new mail, and
 must get the polite redirect, not silence).
 """
 
@@ -14,18 +15,45 @@ import unicodedata
 from ..message import ParsedMail
 
 
+def _fold_table() -> dict[int, str | None]:
+    """Accented Latin and Greek letters to their base letter, combining marks to nothing,
+    final sigma to sigma: one str.translate() instead of a loop over characters."""
+    table: dict[int, str | None] = dict.fromkeys(range(0x300, 0x370))
+    for code in (*range(0xC0, 0x250), *range(0x370, 0x400), *range(0x1F00, 0x2000)):
+        base = "".join(
+            c for c in unicodedata.normalize("NFD", chr(code)) if not unicodedata.combining(c)
+        )
+        if base != chr(code):
+            table[code] = base
+    table[ord("ς")] = "σ"
+    return table
+
+
+_FOLD = _fold_table()
+
+
 def fold(text: str) -> str:
-    """Lower-case and drop Greek accents, so the patterns need one spelling each."""
-    decomposed = unicodedata.normalize("NFD", text.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("ς", "σ")
+    """Lower-case and drop accents, so the patterns need one spelling each."""
+    lowered = text.lower()
+    return lowered if lowered.isascii() else lowered.translate(_FOLD)
 
 
+# Mail programs put their notice's name first: "Automatic reply: <subject>" (Outlook),
+# "Αυτόματη απάντηση: ...", "Out of Office AutoReply: ...", "Abwesenheitsnotiz: ...".
+# Only there, after any reply prefixes, is it a notice: "Πώς βάζω αυτόματη απάντηση στο
+# webmail" is a teacher's question.
 SUBJECT = re.compile(
-    fold(
-        r"(αυτόματη απάντηση|αυτόματη ειδοποίηση|εκτός γραφείου|απουσία από το γραφείο|"
-        r"automatic reply|auto[- ]?reply|autoreply|out of (the )?office|"
-        r"abwesenheitsnotiz|vacation reply)"
+    r"^\s*(?:(?:re|aw|απ|σχετ|fw|fwd)\s*:\s*)*[\[(]?"
+    + fold(
+        r"(αυτόματη απάντηση|αυτόματη ειδοποίηση|εκτός γραφείου|"
+        r"απουσία από το γραφείο|"
+        r"automatic reply|automated reply|auto[- ]?reply|auto[- ]?response|autoreply|"
+        r"out of (the )?office( auto[- ]?reply)?|vacation reply|away from (the )?office|"
+        r"abwesenheitsnotiz|automatische antwort|réponse automatique|absence du bureau|"
+        r"risposta automatica|fuori sede|respuesta automática|fuera de la oficina|"
+        r"resposta automática|automatisch antwoord|afwezig|autosvar|automaattinen vastaus)"
     )
+    + r"[\])]?(?=\s*(?:[:\-–—(\[]|$))"
 )
 REPLY_SUBJECT = re.compile(r"^\s*(re|aw|απ|σχετ|fw|fwd)\s*:", re.IGNORECASE)
 BODY = re.compile(
@@ -48,9 +76,9 @@ class OutOfOffice:
 
     def check(self, mail: ParsedMail, own_addresses: frozenset[str]) -> str | None:
         subject = fold(mail.subject)
-        found = SUBJECT.search(subject)
+        found = SUBJECT.match(subject)
         if found:
-            return f"out-of-office subject ({found.group(0)!r})"
+            return f"out-of-office subject ({found.group(1)!r})"
         body = mail.new_text or mail.text
         if len(body) <= SHORT_BODY and REPLY_SUBJECT.match(mail.subject):
             opening = fold("\n".join(body.strip().splitlines()[:BODY_LINES]))
