@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from triage_daemon import parse
+from triage_daemon import body, parse
 from triage_daemon.errors import ParseError
 from triage_daemon.message import Attachment, ParsedMail
 from triage_daemon.parse import parse_message
@@ -370,8 +370,8 @@ def test_huge_html_part_is_cut_to_keep_parse_time_bounded():
     start = time.perf_counter()
     mail = parse_message(raw)
     assert time.perf_counter() - start < 5
-    assert mail.text.startswith("word word") and len(mail.text) <= parse._MAX_TEXT_PART
-    assert any("only the first" in d for d in mail.defects)
+    assert mail.text.startswith("word word") and len(mail.text) <= body._MAX_HTML
+    assert any(f"only the first {body._MAX_HTML} read" in d for d in mail.defects)
 
 
 def test_long_message_id_is_hashed():
@@ -402,16 +402,16 @@ def test_junk_line_inside_the_header_block_is_skipped():
 def test_policy_default_is_the_fallback_when_compat32_fails(monkeypatch):
     real = parse._parse
 
-    def compat32_breaks(raw, mail_policy):
+    def compat32_breaks(raw, mail_policy, budget):
         if mail_policy is parse.policy.compat32:
             raise RuntimeError("boom")
-        return real(raw, mail_policy)
+        return real(raw, mail_policy, budget)
 
     monkeypatch.setattr(parse, "_parse", compat32_breaks)
     mail = parse_message(_mail("From: a@b.example\nSubject: ok\n"))
     assert mail.subject == "ok" and any("policy.default" in d for d in mail.defects)
 
-    def always_breaks(raw, mail_policy):
+    def always_breaks(raw, mail_policy, budget):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(parse, "_parse", always_breaks)
