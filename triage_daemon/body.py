@@ -8,7 +8,7 @@ format=flowed undone (RFC 3676). Attachments are kept as metadata only.
 What one mail contributes is capped in total, not per part (issue 9: 23 HTML
 parts of 1 MB each took 23 s to parse and 54 s to classify): _MAX_TEXT
 characters of text and _MAX_HTML characters of HTML, and of a long part only
-as much of its encoded form is decoded as that can need.
+as many bytes are turned into text as that can need.
 """
 
 from __future__ import annotations
@@ -29,9 +29,8 @@ _MAX_DEPTH = 40
 _MAX_TEXT = 128 * 1024
 # html2text costs 5-30 µs per tag or text run, so its input is bounded apart.
 _MAX_HTML = 256 * 1024
-# Encoded characters read for one text part: base64 of UTF-8 Greek is about 2.7
-# per character of text, quoted-printable up to 6.
-_ENCODED_PER_CHAR = 6
+# Decoded bytes kept of one text part per character allowed (UTF-8 needs up to 4).
+_BYTES_PER_CHAR = 4
 # Text parts that are data, not something a person wrote to us.
 _NOT_BODY_TEXT = frozenset(
     {"text/rfc822-headers", "text/calendar", "text/x-vcard", "text/vcard", "text/directory"}
@@ -146,14 +145,14 @@ def _part_text(part: Message, ctype: str, defects: list[str], room: _Room) -> st
 
 
 def _decoded_head(part: Message, limit: int) -> bytes | None:
-    """The decoded payload of ``part``, from only as much of its encoded form as
-    ``limit`` characters of text can need (the rest is never decoded)."""
-    payload = part.get_payload()
-    enough = _ENCODED_PER_CHAR * limit + 1024
-    if isinstance(payload, str) and len(payload) > enough:
-        part.set_payload(payload[:enough])
+    """The start of the decoded payload of ``part``: enough bytes for ``limit`` characters.
+
+    The whole payload is decoded (C speed for base64, quoted-printable and 8bit; a
+    cut of the encoded form would need the private undecoded payload: get_payload()
+    without decode=True hands 8-bit text back already decoded).
+    """
     data = part.get_payload(decode=True)
-    return data if isinstance(data, bytes) else None
+    return data[: _BYTES_PER_CHAR * limit] if isinstance(data, bytes) else None
 
 
 def _unflow(text: str, delsp: bool) -> str:
