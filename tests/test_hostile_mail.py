@@ -118,6 +118,11 @@ def blank_lines_multipart() -> bytes:
     return mail("\r\n" * (10 * MB), ctype='multipart/mixed; boundary="b"')
 
 
+def blank_lines_plain() -> bytes:
+    """A question and 20 MB of empty lines, one part: the feed parser split them all."""
+    return mail("Δεν ανοίγει το e-class;\r\n" + "\r\n" * (10 * MB))
+
+
 def encoded_word_subject() -> bytes:
     """1 MB of one-byte RFC 2047 words in the Subject: joined by repeated bytes concatenation."""
     words = "=?utf-8?q?a?= " * (MB // 14)
@@ -167,6 +172,7 @@ HOSTILE: dict[str, Callable[[], bytes]] = {
         long_dotted_word,
         many_header_fields,
         blank_lines_multipart,
+        blank_lines_plain,
         encoded_word_subject,
         unclosed_styles,
         abbr_text,
@@ -247,6 +253,7 @@ EXPECTED: dict[str, Callable[[ParsedMail], None] | str] = {
     "long_dotted_word": _quick,
     "many_header_fields": "too complex/slow to read: more than 2000 header fields",
     "blank_lines_multipart": "too complex/slow to read: ",
+    "blank_lines_plain": _starts("Δεν ανοίγει το e-class;"),
     "encoded_word_subject": _subject_cut,
     "unclosed_styles": _text_is(""),
     "abbr_text": _starts("xxxx"),

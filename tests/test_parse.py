@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import quopri
 import random
 import re
 import time
@@ -535,3 +536,25 @@ def test_derived_message_id_is_unchanged_by_the_header_cap():
     # The id is derived from the whole raw Subject, as it was before the cap.
     again = parse_message(raw.replace("λέξη ".encode() * 4_999, "λέξη ".encode() * 4_998, 1))
     assert again.subject == mail.subject and again.message_id != mail.message_id
+
+
+@pytest.mark.parametrize("encoding", ["8bit", "base64", "quoted-printable"])
+def test_long_single_part_body_is_read_from_its_start_only(encoding):
+    text = "Γραμμή για το Webex\r\n" * 300_000
+    if encoding == "base64":
+        data = base64.encodebytes(text.encode())
+    elif encoding == "quoted-printable":
+        data = quopri.encodestring(text.encode())
+    else:
+        data = text.encode()
+    raw = _mail(
+        "From: a@b.example\nMessage-ID: <long@b.example>\n"
+        f"Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: {encoding}\n",
+        data,
+    )
+    assert len(raw) > parse._MAX_SINGLE_BODY
+    mail = parse_message(raw)
+    assert mail.text.startswith("Γραμμή για το Webex\nΓραμμή για το Webex\n")
+    assert body._MAX_TEXT - 30 < len(mail.text) <= body._MAX_TEXT
+    assert "BodyReadInPart in text/plain" in mail.defects
+    assert mail.message_id == "long@b.example"

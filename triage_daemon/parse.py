@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from email import errors as errors_module
 from email import policy
 from email.feedparser import FeedParser
 from email.message import Message
@@ -61,6 +62,9 @@ _MAX_PARTS = 1000
 # The MIME parser is pure Python (other threads run meanwhile) but costs up to
 # 1 µs a line: the budget is checked after each slice.
 _FEED_SLICE = 64 * 1024
+# More than body.py reads of one text part in any transfer encoding (6 bytes a
+# character at worst, quoted-printable Greek).
+_MAX_SINGLE_BODY = 4 * 1024 * 1024
 # Must stay as it is: derived Message-IDs of mail already stored depend on it.
 _BREAK = re.compile(r"[\r\n]+")
 _FIELD_NAME = re.compile(rb"([\x21-\x39\x3b-\x7e]+)([ \t]*):")
@@ -168,18 +172,50 @@ def _mime_tree(data: bytes, mail_policy: policy.Policy, budget: Budget) -> Messa
     ParseError when the header block or the number of parts is past its limit.
     """
     _check_header_fields(data)
-    text = data.decode("ascii", errors="surrogateescape")
-    parser = FeedParser(policy=mail_policy)
-    for start in range(0, len(text), _FEED_SLICE):
-        parser.feed(text[start : start + _FEED_SLICE])
-        _check(budget, f"MIME parsing ({start + _FEED_SLICE} of {len(text)} bytes)")
-    msg = parser.close()
+    msg = _single_text_part(data, mail_policy) or _feed(data, mail_policy, budget)
     if len(msg) > _MAX_HEADER_FIELDS:
         _too_many_fields(str(len(msg)))
     parts = sum(1 for _ in islice(msg.walk(), _MAX_PARTS + 1))
     if parts > _MAX_PARTS:
         raise ParseError(f"too complex/slow to read: more than {_MAX_PARTS} MIME parts, the limit")
     return msg
+
+
+def _feed(data: bytes, mail_policy: policy.Policy, budget: Budget) -> Message:
+    text = data.decode("ascii", errors="surrogateescape")
+    parser = FeedParser(policy=mail_policy)
+    for start in range(0, len(text), _FEED_SLICE):
+        parser.feed(text[start : start + _FEED_SLICE])
+        _check(budget, f"MIME parsing ({start + _FEED_SLICE} of {len(text)} bytes)")
+    return parser.close()
+
+
+def _single_text_part(data: bytes, mail_policy: policy.Policy) -> Message | None:
+    """The tree of a one-part text mail whose body is over _MAX_SINGLE_BODY, or None.
+
+    The feed parser splits a body into lines only to join them again as the payload
+    (up to 1 µs a line: 25 MB of short lines is some 15 s). So the header block alone
+    is parsed and the payload set to the start of the body: the same tree, without
+    the bytes body.py would never read.
+    """
+    end, body = _body_start(data)
+    if len(data) - body <= _MAX_SINGLE_BODY:
+        return None
+    parser = FeedParser(policy=mail_policy)
+    parser.feed(data[:body].decode("ascii", errors="surrogateescape"))
+    msg = parser.close()
+    # A payload already means lines the parser took for body before the blank line.
+    if msg.is_multipart() or msg.get_payload() or content_type(msg).partition("/")[0] != "text":
+        return None
+    # At a line end: a cut inside a base64 line would make the whole payload undecodable.
+    cut = data.rfind(b"\n", body, body + _MAX_SINGLE_BODY) + 1 or body + _MAX_SINGLE_BODY
+    msg.set_payload(data[body:cut].decode("ascii", "surrogateescape"))
+    msg.defects.append(BodyReadInPart(f"{len(data) - body} bytes, {_MAX_SINGLE_BODY} read"))
+    return msg
+
+
+class BodyReadInPart(errors_module.MessageDefect):
+    """The body of a one-part text mail was read only in part (see _single_text_part)."""
 
 
 def _check_header_fields(data: bytes) -> None:
