@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import quopri
 import random
 import re
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from triage_daemon import parse
+from triage_daemon import body, parse
 from triage_daemon.errors import ParseError
 from triage_daemon.message import Attachment, ParsedMail
 from triage_daemon.parse import parse_message
@@ -370,8 +371,8 @@ def test_huge_html_part_is_cut_to_keep_parse_time_bounded():
     start = time.perf_counter()
     mail = parse_message(raw)
     assert time.perf_counter() - start < 5
-    assert mail.text.startswith("word word") and len(mail.text) <= parse._MAX_TEXT_PART
-    assert any("only the first" in d for d in mail.defects)
+    assert mail.text.startswith("word word") and len(mail.text) <= body._MAX_HTML
+    assert any(f"only the first {body._MAX_HTML} read" in d for d in mail.defects)
 
 
 def test_long_message_id_is_hashed():
@@ -402,16 +403,16 @@ def test_junk_line_inside_the_header_block_is_skipped():
 def test_policy_default_is_the_fallback_when_compat32_fails(monkeypatch):
     real = parse._parse
 
-    def compat32_breaks(raw, mail_policy):
+    def compat32_breaks(raw, mail_policy, budget):
         if mail_policy is parse.policy.compat32:
             raise RuntimeError("boom")
-        return real(raw, mail_policy)
+        return real(raw, mail_policy, budget)
 
     monkeypatch.setattr(parse, "_parse", compat32_breaks)
     mail = parse_message(_mail("From: a@b.example\nSubject: ok\n"))
     assert mail.subject == "ok" and any("policy.default" in d for d in mail.defects)
 
-    def always_breaks(raw, mail_policy):
+    def always_breaks(raw, mail_policy, budget):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(parse, "_parse", always_breaks)
@@ -439,3 +440,121 @@ def test_damaged_samples_never_raise_anything_but_parse_error(name):
         except ParseError:
             continue
         assert mail.message_id and "<" not in mail.message_id
+
+
+# ------------------------------------------------------------ issue 9: names, addresses, HTML
+
+
+def test_from_address_with_control_characters_is_refused():
+    raw = _mail('From: "a\tb\x0bc"@school.example\nSubject: x\n')
+    with pytest.raises(ParseError, match=r"From address .* has control characters: refused"):
+        parse_message(raw)
+
+
+def test_other_addresses_with_control_characters_are_dropped_as_defects():
+    raw = _mail(
+        'From: a@school.example\nReply-To: "r\x01"@school.example\n'
+        'Cc: "c\x7f"@school.example, ok@school.example\n'
+    )
+    mail = parse_message(raw)
+    assert (mail.from_addr, mail.reply_to, mail.cc) == (
+        "a@school.example",
+        "",
+        ["ok@school.example"],
+    )
+    assert sum("control characters" in d for d in mail.defects) == 2
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85", "\x0b"])
+def test_display_names_keep_no_line_separator_or_control_character(separator):
+    raw = _mail(f"From: Μαρία{separator}Παπαδοπούλου <m@school.example>\nSubject: a{separator}b\n")
+    mail = parse_message(raw)
+    assert mail.from_name == "Μαρία Παπαδοπούλου"
+    assert mail.subject == "a b"
+    assert len(mail.from_name.splitlines()) == 1
+
+
+def test_encoded_display_name_with_line_separator_is_one_line():
+    # U+2028 as an RFC 2047 word: decoding must not bring it back.
+    raw = _mail("From: =?utf-8?B?zpzOsc+Bzq/OseKAqM6gzrHPgA==?= <m@school.example>\n")
+    assert parse_message(raw).from_name == "Μαρία Παπ"
+
+
+def test_html_nesting_is_cut_but_the_text_is_kept():
+    html = "<ol><li>" * 100 + "βαθιά" + "</li></ol>" * 100 + "<blockquote>" * 50 + "μέσα"
+    raw = _mail("From: a@b.example\nContent-Type: text/html; charset=utf-8\n", html.encode())
+    text = parse_message(raw).text
+    assert text.splitlines()[-1] == "> " * 12 + "μέσα"
+    # Items past the 12th level join the 12th list: indentation of 12 levels at most.
+    assert "89. βαθιά" in text and len(text) < 5_000
+
+
+def test_html_comments_styles_and_bogus_markup_are_not_text():
+    html = (
+        "<!-- hidden --><style>p {color: red}</style><p>Καλημέρα &amp; <b>καλή</b> "
+        "&lt;εβδομάδα&gt; a < b</p><script>alert(1)</script></ 2><?php x ?><p>τέλος"
+    )
+    raw = _mail("From: a@b.example\nContent-Type: text/html; charset=utf-8\n", html.encode())
+    assert parse_message(raw).text == "Καλημέρα & καλή <εβδομάδα> a < b\n\nτέλος"
+
+
+def test_html_past_the_tag_limit_is_a_defect():
+    html = "<p>λέξη</p>" * 11_000
+    raw = _mail("From: a@b.example\nContent-Type: text/html; charset=utf-8\n", html.encode())
+    mail = parse_message(raw)
+    assert mail.text.startswith("λέξη\n\nλέξη") and mail.text.count("λέξη") == 5_000
+    assert any("after 10000 tags not read" in d for d in mail.defects)
+
+
+def test_text_is_capped_per_mail_across_parts():
+    part = "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + "γράμμα " * 10_000 + "\r\n"
+    raw = _mail(
+        'From: a@b.example\nContent-Type: multipart/mixed; boundary="b"\n',
+        (part * 4 + "--b--\r\n").encode(),
+    )
+    mail = parse_message(raw)
+    assert body._MAX_TEXT - 100 < len(mail.text) <= body._MAX_TEXT
+    assert mail.text.startswith("γράμμα γράμμα")
+    assert any("not read" in d or "only the first" in d for d in mail.defects)
+
+
+def test_too_many_mime_parts_are_quarantined():
+    part = "--b\r\nContent-Type: text/plain\r\n\r\nx\r\n"
+    raw = _mail(
+        'From: a@b.example\nContent-Type: multipart/mixed; boundary="b"\n',
+        (part * 1_100 + "--b--\r\n").encode(),
+    )
+    with pytest.raises(ParseError, match="too complex/slow to read: more than 1000 MIME parts"):
+        parse_message(raw)
+
+
+def test_derived_message_id_is_unchanged_by_the_header_cap():
+    subject = "λέξη " * 5_000
+    raw = _mail(f"From: a@b.example\nSubject: {subject}\n")
+    mail = parse_message(raw)
+    assert len(mail.subject) <= parse._MAX_HEADER_VALUE
+    # The id is derived from the whole raw Subject, as it was before the cap.
+    again = parse_message(raw.replace("λέξη ".encode() * 4_999, "λέξη ".encode() * 4_998, 1))
+    assert again.subject == mail.subject and again.message_id != mail.message_id
+
+
+@pytest.mark.parametrize("encoding", ["8bit", "base64", "quoted-printable"])
+def test_long_single_part_body_is_read_from_its_start_only(encoding):
+    text = "Γραμμή για το Webex\r\n" * 300_000
+    if encoding == "base64":
+        data = base64.encodebytes(text.encode())
+    elif encoding == "quoted-printable":
+        data = quopri.encodestring(text.encode())
+    else:
+        data = text.encode()
+    raw = _mail(
+        "From: a@b.example\nMessage-ID: <long@b.example>\n"
+        f"Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: {encoding}\n",
+        data,
+    )
+    assert len(raw) > parse._MAX_SINGLE_BODY
+    mail = parse_message(raw)
+    assert mail.text.startswith("Γραμμή για το Webex\nΓραμμή για το Webex\n")
+    assert body._MAX_TEXT - 30 < len(mail.text) <= body._MAX_TEXT
+    assert "BodyReadInPart in text/plain" in mail.defects
+    assert mail.message_id == "long@b.example"

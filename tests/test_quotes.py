@@ -289,3 +289,21 @@ def test_long_text_is_split_in_linear_time():
     assert time.perf_counter() - start < 1.0
     assert split.new_text.startswith("Ευχαριστώ\nΓραμμή 1")
     assert split.quoted.endswith("> παλιό")
+
+
+def test_many_dash_lines_and_blank_runs_stay_linear():
+    # Issue 9: every "--" line copied the rest of the body (1 MB took over 200 s).
+    text = "Ερώτηση για το Webex;\n" + "--\n" * 100_000 + "  \n" * 100_000
+    # CPU time of this thread, measured 0.8 s here: the bound catches a quadratic step
+    # (minutes), not a loaded machine.
+    start = time.thread_time()
+    split = split_reply(text)
+    assert time.thread_time() - start < 3.0
+    assert split.new_text.startswith("Ερώτηση για το Webex;")
+
+
+def test_dash_signature_is_still_found_after_many_lines():
+    lines = [f"Γραμμή {n}" for n in range(5_000)]
+    split = split_reply(_text(*lines, "-- ", "Μαρία", "2ο Γυμνάσιο"))
+    assert split.signature == "-- \nΜαρία\n2ο Γυμνάσιο"
+    assert split.new_text.endswith("Γραμμή 4999")

@@ -33,11 +33,20 @@ _CHARSET_ALIASES = {
 # Single-byte charsets: bytes that are valid UTF-8 under such a label are UTF-8.
 _SINGLE_BYTE = re.compile(r"^(iso8859|cp12|cp4|cp8|latin|koi8|mac-|ascii|tis)")
 _NOT_ASCII_COMPATIBLE = ("utf-16", "utf-32", "utf-7", "iso2022", "hz")
+_MAX_LABEL = 128
+
+
+def codec_name(charset: str | None) -> str | None:
+    """The Python codec name for a MIME charset label, or None if unknown or not text."""
+    # Real labels are short (the longest registered is 45 characters); a longer one
+    # would only fill the cache (256 entries of up to a whole header each).
+    if charset and len(charset) > _MAX_LABEL:
+        return None
+    return _codec_name(charset)
 
 
 @lru_cache(maxsize=256)
-def codec_name(charset: str | None) -> str | None:
-    """The Python codec name for a MIME charset label, or None if unknown or not text."""
+def _codec_name(charset: str | None) -> str | None:
     label = re.match(r"[\w.:+-]+", (charset or "").strip().strip("\"'"))
     if not label:
         return None

@@ -42,9 +42,9 @@ from typing import BinaryIO
 import numpy as np
 
 from .catalogue import FAQ_KEYS, FAQ_TOPIC, NO_FAQ, TOPICS
-from .errors import ModelError
+from .errors import ModelError, QuarantineMessage
 from .features import Featurizer
-from .message import ParsedMail, Triage
+from .message import Budget, ParsedMail, Triage
 from .textprep import ECLASS, EME, NO_PRODUCT, ONLY, WEBEX, prepare, prepare_words
 
 MODEL_FILE = "triage.joblib"
@@ -188,13 +188,24 @@ class Classifier:
         )
 
     def classify(self, mail: ParsedMail) -> Triage:
-        """Triage a parsed mail from its subject and what the sender wrote this time."""
-        return self.classify_text(mail.subject, mail.new_text.strip() or mail.text)
+        """Triage a parsed mail from its subject and what the sender wrote this time.
 
-    def classify_text(self, subject: str, body: str) -> Triage:
-        """Triage one request given as a subject and a body."""
+        The time is counted on the mail's read budget (see message.Budget): raises
+        QuarantineMessage when the mail is over it ("too complex/slow to read").
+        """
+        mail.budget.start()
+        try:
+            return self.classify_text(mail.subject, mail.new_text.strip() or mail.text, mail.budget)
+        finally:
+            mail.budget.stop()
+
+    def classify_text(self, subject: str, body: str, budget: Budget | None = None) -> Triage:
+        """Triage one request given as a subject and a body (textprep reads only the
+        start of a long one); with a ``budget``, it is checked between the steps."""
         doc, pairs = self.model.prepare_words(subject, body)
+        _check(budget, "text preparation")
         idx, val = self.model.featurizer.vector(doc)
+        _check(budget, "features")
         scores = self._scores((val @ self._coef_t.take(idx, axis=0) + self._intercept).tolist())
         return self._triage(scores, pairs, idx, val)
 
@@ -280,6 +291,12 @@ class Classifier:
             totals[text] = totals.get(text, 0.0) + weight
         best = sorted(totals.items(), key=lambda item: -item[1])[:top]
         return [f"{text} ({weight:+.2f})" for text, weight in best]
+
+
+def _check(budget: Budget | None, step: str) -> None:
+    reason = budget.overrun(f"classification: {step}") if budget else None
+    if reason:
+        raise QuarantineMessage(reason, stage="classify")
 
 
 def decide(
@@ -458,4 +475,7 @@ def classify_paths(paths: list[str], classifier: Classifier, stdin: BinaryIO) ->
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
             yield {"path": path, "error": f"cannot parse the message: {exc}"}
             continue
-        yield {"path": path, **classifier.classify(mail).as_dict()}
+        try:
+            yield {"path": path, **classifier.classify(mail).as_dict()}
+        except QuarantineMessage as signal:
+            yield {"path": path, "error": f"cannot classify the message: {signal.reason}"}

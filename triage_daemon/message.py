@@ -2,8 +2,55 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
+
+# What one mail may cost to read (parse, then classify), in CPU seconds of its thread.
+# A mail of the 25 MB size limit takes about 1 s to parse; a small one a few ms.
+READ_BUDGET_SECONDS = 3.0
+
+
+@dataclass
+class Budget:
+    """The time one mail may spend in the text steps (parse, classify): a backstop.
+
+    Python cannot interrupt a thread inside one regular expression or one
+    html2text call, so the budget is checked between steps; what keeps every
+    mail fast is that each step is linear and its input capped (parse.py). A
+    mail over the budget is quarantined with the reason from ``overrun``.
+
+    Time is the CPU time of the reading thread (time.thread_time), not wall
+    time: the daemon reads several mailboxes in threads that share the GIL, and
+    a mail must not be quarantined because another mailbox's mail held it.
+    """
+
+    seconds: float = READ_BUDGET_SECONDS
+    spent: float = 0.0
+    _since: float | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        self._since = time.thread_time()
+
+    def stop(self) -> None:
+        if self._since is not None:
+            self.spent += time.thread_time() - self._since
+            self._since = None
+
+    def used(self) -> float:
+        """CPU seconds spent so far, the running step included."""
+        running = time.thread_time() - self._since if self._since is not None else 0.0
+        return self.spent + running
+
+    def overrun(self, step: str) -> str | None:
+        """None while within the budget; else why the mail is set aside, naming ``step``."""
+        used = self.used()
+        if used <= self.seconds:
+            return None
+        return (
+            f"too complex/slow to read: {used:.2f} s of CPU time by the end of {step}, "
+            f"over the budget of {self.seconds:g} s a mail"
+        )
 
 
 @dataclass(frozen=True)
@@ -47,6 +94,8 @@ class ParsedMail:
     attachments: list[Attachment] = field(default_factory=list)
     raw_size: int = 0
     defects: list[str] = field(default_factory=list)
+    # What reading this mail has cost so far; classify.py goes on counting.
+    budget: Budget = field(default_factory=Budget, repr=False, compare=False)
 
     def header(self, name: str) -> str:
         """The first value of header ``name`` (any case), or ''."""

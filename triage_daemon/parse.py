@@ -15,22 +15,30 @@ How, and why not simply policy.default's header objects and get_content():
 
 Every failure becomes ParseError with an English reason: the pipeline logs it
 and puts the message in quarantine.
+
+No mail may stall the daemon (issue 9): every step here is linear in its input,
+and what a mail contributes is capped in total, not per part: _MAX_TEXT
+characters of body text, _MAX_HTML characters of HTML given to html2text,
+_MAX_HEADER_FIELDS header fields, _MAX_PARTS MIME parts (the body's own caps
+are in body.py). The MIME parser is
+fed in slices with the mail's Budget checked between them, and again between
+the later steps; a mail over it is quarantined as "too complex/slow to read".
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from email import errors as errors_module
 from email import policy
+from email.feedparser import FeedParser
 from email.message import Message
-from email.parser import BytesParser
-from email.utils import collapse_rfc2231_value
+from itertools import islice
 
-from .charsets import codec_name, decode_bytes
+from .body import content_type, params, parser_defects, read_body
 from .errors import ParseError
 from .headers import decode_header_value, message_ids, read_envelope
-from .html_text import html_to_text
-from .message import Attachment, ParsedMail
+from .message import READ_BUDGET_SECONDS, Budget, ParsedMail
 from .quotes import split_reply
 
 # decode_header_value lives in headers.py; it is re-exported here for callers
@@ -46,49 +54,66 @@ _MAIL_HEADERS = frozenset(
     "from sender reply-to to cc message-id date subject "
     "received return-path delivered-to mime-version content-type".split()
 )
-_MAX_DEPTH = 40
 _MAX_ID_LENGTH = 255
-# Nobody's question is longer; html2text needs about 1 s per MB, so bound it.
-_MAX_TEXT_PART = 1024 * 1024
-# Text parts that are data, not something a person wrote to us.
-_NOT_BODY_TEXT = frozenset(
-    {"text/rfc822-headers", "text/calendar", "text/x-vcard", "text/vcard", "text/directory"}
-)
-_FORWARDED = frozenset({"message/rfc822", "message/global"})
+# Real mail has a few dozen header fields and parts; Message.get() walks all fields.
+_MAX_HEADER_FIELDS = 2000
+_MAX_HEADER_VALUE = 16 * 1024
+_MAX_PARTS = 1000
+# The MIME parser is pure Python (other threads run meanwhile) but costs up to
+# 1 µs a line: the budget is checked after each slice.
+_FEED_SLICE = 64 * 1024
+# More than body.py reads of one text part in any transfer encoding (6 bytes a
+# character at worst, quoted-printable Greek).
+_MAX_SINGLE_BODY = 4 * 1024 * 1024
 # Must stay as it is: derived Message-IDs of mail already stored depend on it.
 _BREAK = re.compile(r"[\r\n]+")
-_UNREADABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([\w.:-]+)""", re.IGNORECASE)
-_BODY_START = re.compile(rb"\r?\n\r?\n|\r\r")
 _FIELD_NAME = re.compile(rb"([\x21-\x39\x3b-\x7e]+)([ \t]*):")
+_FIELD_LINE = re.compile(rb"^[\x21-\x39\x3b-\x7e]++[ \t]*+:", re.MULTILINE)
+# Only so much of the header block is repaired (junk lines between fields dropped).
+_MAX_REPAIR = 256 * 1024
 
 
-def parse_message(raw: bytes, *, max_bytes: int = MAX_BYTES) -> ParsedMail:
+def parse_message(
+    raw: bytes, *, max_bytes: int = MAX_BYTES, budget_seconds: float = READ_BUDGET_SECONDS
+) -> ParsedMail:
     """Parse one message.
 
     Takes the raw bytes as fetched (any line ends) and returns a ParsedMail
-    whose ``message_id`` is never empty. Raises ParseError, with the reason,
-    when the bytes are over ``max_bytes``, are not a mail, or have no readable
-    body; never any other exception.
+    whose ``message_id`` is never empty, and whose ``budget`` holds the CPU time
+    spent (classify.py goes on counting). Raises ParseError, with the reason,
+    when the bytes are over ``max_bytes``, are not a mail, have no readable
+    body or an unusable sender, or take more than ``budget_seconds`` to read
+    ("too complex/slow to read"); never any other exception.
     """
     if not isinstance(raw, (bytes, bytearray, memoryview)):
         raise ParseError(f"message is a {type(raw).__name__}, not bytes")
     raw = bytes(raw)
     if len(raw) > max_bytes:
         raise ParseError(f"message is {len(raw)} bytes, over the limit of {max_bytes}")
+    budget = Budget(budget_seconds)
+    budget.start()
     try:
-        return _parse(raw, policy.compat32)
+        mail = _parse_twice(raw, budget)
+    finally:
+        budget.stop()
+    mail.budget = budget
+    return mail
+
+
+def _parse_twice(raw: bytes, budget: Budget) -> ParsedMail:
+    try:
+        return _parse(raw, policy.compat32, budget)
     except ParseError:
         raise
     except Exception as first:
-        mail = _parse_again(raw, first)
+        mail = _parse_again(raw, first, budget)
         mail.defects.append(f"compat32 parse failed ({type(first).__name__}); used policy.default")
         return mail
 
 
-def _parse_again(raw: bytes, first: Exception) -> ParsedMail:
+def _parse_again(raw: bytes, first: Exception, budget: Budget) -> ParsedMail:
     try:
-        return _parse(raw, policy.default)
+        return _parse(raw, policy.default, budget)
     except ParseError:
         raise
     except Exception as exc:
@@ -98,10 +123,124 @@ def _parse_again(raw: bytes, first: Exception) -> ParsedMail:
         ) from exc
 
 
-def _parse(raw: bytes, mail_policy: policy.Policy) -> ParsedMail:
+def _parse(raw: bytes, mail_policy: policy.Policy, budget: Budget) -> ParsedMail:
     data, dropped = _repair_header_block(_strip_leading_junk(raw))
-    msg = BytesParser(policy=mail_policy).parsebytes(data)
-    fallback = _params(msg).get("charset")
+    msg = _mime_tree(data, mail_policy, budget)
+    fallback = params(msg).get("charset")
+    raw_headers = _raw_headers(msg)
+    mail = ParsedMail(message_id="", raw_size=len(raw), content_type=content_type(msg))
+    mail.headers = _decoded_headers(mail, raw_headers, fallback)
+    read_envelope(mail, raw_headers, fallback)
+    _check(budget, "the headers")
+    read_body(mail, msg, budget)
+    mail.message_id = _message_id(mail, raw_headers, data)
+    mail.defects[:0] = parser_defects(msg)
+    if dropped:
+        mail.defects.append(f"skipped {dropped} malformed line(s) among the headers")
+    split = split_reply(mail.text)
+    mail.new_text, mail.quoted, mail.signature = split.new_text, split.quoted, split.signature
+    _check(budget, "the quote and signature split")
+    return mail
+
+
+def _decoded_headers(
+    mail: ParsedMail, raw_headers: dict[str, list[str]], fallback: str | None
+) -> dict[str, list[str]]:
+    """Decoded header values, each cut to _MAX_HEADER_VALUE characters (the raw values
+    stay whole: derived Message-IDs depend on them)."""
+    decoded = {}
+    for name, values in raw_headers.items():
+        decoded[name] = [decode_header_value(v[:_MAX_HEADER_VALUE], fallback) for v in values]
+        longest = max(len(v) for v in values)
+        if longest > _MAX_HEADER_VALUE:
+            mail.defects.append(
+                f"{name} header is {longest} characters: only the first {_MAX_HEADER_VALUE} read"
+            )
+    return decoded
+
+
+def _check(budget: Budget, step: str) -> None:
+    reason = budget.overrun(step)
+    if reason:
+        raise ParseError(reason)
+
+
+def _mime_tree(data: bytes, mail_policy: policy.Policy, budget: Budget) -> Message:
+    """The stdlib's MIME tree of ``data``, fed in slices with the budget checked between.
+
+    As BytesParser.parsebytes, which feeds a FeedParser 8 KB at a time; raises
+    ParseError when the header block or the number of parts is past its limit.
+    """
+    _check_header_fields(data)
+    msg = _single_text_part(data, mail_policy) or _feed(data, mail_policy, budget)
+    if len(msg) > _MAX_HEADER_FIELDS:
+        _too_many_fields(str(len(msg)))
+    parts = sum(1 for _ in islice(msg.walk(), _MAX_PARTS + 1))
+    if parts > _MAX_PARTS:
+        raise ParseError(f"too complex/slow to read: more than {_MAX_PARTS} MIME parts, the limit")
+    return msg
+
+
+def _feed(data: bytes, mail_policy: policy.Policy, budget: Budget) -> Message:
+    text = data.decode("ascii", errors="surrogateescape")
+    parser = FeedParser(policy=mail_policy)
+    for start in range(0, len(text), _FEED_SLICE):
+        parser.feed(text[start : start + _FEED_SLICE])
+        _check(budget, f"MIME parsing ({start + _FEED_SLICE} of {len(text)} bytes)")
+    return parser.close()
+
+
+def _single_text_part(data: bytes, mail_policy: policy.Policy) -> Message | None:
+    """The tree of a one-part text mail whose body is over _MAX_SINGLE_BODY, or None.
+
+    The feed parser splits a body into lines only to join them again as the payload
+    (up to 1 µs a line: 25 MB of short lines is some 15 s). So the header block alone
+    is parsed and the payload set to the start of the body: the same tree, without
+    the bytes body.py would never read.
+    """
+    end, body = _body_start(data)
+    if len(data) - body <= _MAX_SINGLE_BODY:
+        return None
+    parser = FeedParser(policy=mail_policy)
+    parser.feed(data[:body].decode("ascii", errors="surrogateescape"))
+    msg = parser.close()
+    # A payload already means lines the parser took for body before the blank line.
+    if msg.is_multipart() or msg.get_payload() or content_type(msg).partition("/")[0] != "text":
+        return None
+    # At a line end: a cut inside a base64 line would make the whole payload undecodable.
+    cut = data.rfind(b"\n", body, body + _MAX_SINGLE_BODY) + 1 or body + _MAX_SINGLE_BODY
+    msg.set_payload(data[body:cut].decode("ascii", "surrogateescape"))
+    msg.defects.append(BodyReadInPart(f"{len(data) - body} bytes, {_MAX_SINGLE_BODY} read"))
+    return msg
+
+
+class BodyReadInPart(errors_module.MessageDefect):
+    """The body of a one-part text mail was read only in part (see _single_text_part)."""
+
+
+def _check_header_fields(data: bytes) -> None:
+    """ParseError when the header block has more than _MAX_HEADER_FIELDS fields.
+
+    Counting newlines and colons is cheap (C speed); fields are only matched when
+    both are many, and then within the first _MAX_REPAIR bytes (the parsed tree's
+    field count is checked too, in _mime_tree).
+    """
+    end = _body_start(data)[0]
+    if min(data.count(b"\n", 0, end), data.count(b":", 0, end)) <= _MAX_HEADER_FIELDS:
+        return
+    fields = _FIELD_LINE.finditer(data, 0, min(end, _MAX_REPAIR))
+    if next(islice(fields, _MAX_HEADER_FIELDS, None), None) is not None:
+        _too_many_fields(f"more than {_MAX_HEADER_FIELDS}")
+
+
+def _too_many_fields(count: str) -> None:
+    raise ParseError(
+        f"too complex/slow to read: {count} header fields, over the limit of {_MAX_HEADER_FIELDS}"
+    )
+
+
+def _raw_headers(msg: Message) -> dict[str, list[str]]:
+    """Raw header values by lower-case name; ParseError when none is a mail header."""
     raw_headers: dict[str, list[str]] = {}
     for name, value in msg.raw_items():
         raw_headers.setdefault(name.strip().lower(), []).append(str(value))
@@ -110,20 +249,23 @@ def _parse(raw: bytes, mail_policy: policy.Policy) -> ParsedMail:
             "no mail header found (no From, To, Date, Subject, Message-ID, Received "
             "or Content-Type): not an RFC 5322 message"
         )
-    mail = ParsedMail(message_id="", raw_size=len(raw), content_type=_content_type(msg))
-    mail.headers = {
-        name: [decode_header_value(value, fallback) for value in values]
-        for name, values in raw_headers.items()
-    }
-    read_envelope(mail, raw_headers, fallback)
-    _read_body(mail, msg)
-    mail.message_id = _message_id(mail, raw_headers, data)
-    mail.defects[:0] = _parser_defects(msg)
-    if dropped:
-        mail.defects.append(f"skipped {dropped} malformed line(s) among the headers")
-    split = split_reply(mail.text)
-    mail.new_text, mail.quoted, mail.signature = split.new_text, split.quoted, split.signature
-    return mail
+    return raw_headers
+
+
+def _body_start(data: bytes) -> tuple[int, int]:
+    """(where the blank line after the header block starts, where the body starts), or
+    (len, len) when there is none: the first of "\r?\n\r?\n" and "\r\r".
+
+    With bytes.find, not that regular expression: it cost 150 ns a byte (0.3 s for a
+    2 MB header block, all of it holding the GIL), find a hundredth of that.
+    """
+    found = [(len(data), len(data))]
+    for pair in (b"\n\n", b"\n\r\n", b"\r\r"):
+        at = data.find(pair)
+        if at >= 0:
+            start = at - 1 if pair[0] == 10 and at and data[at - 1] == 13 else at
+            found.append((start, at + len(pair)))
+    return min(found)
 
 
 def _strip_leading_junk(raw: bytes) -> bytes:
@@ -142,8 +284,10 @@ def _repair_header_block(data: bytes) -> tuple[bytes, int]:
     dropped. Text after the last field is left alone: it is a body that lacks
     its blank separator line.
     """
-    start = _BODY_START.search(data)
-    end = start.start() if start else len(data)
+    end = _body_start(data)[0]
+    if end > _MAX_REPAIR:
+        # Only the start is repaired: past it, a header block this long is junk or body.
+        end = data.rfind(b"\n", 0, _MAX_REPAIR) + 1 or _MAX_REPAIR
     lines = data[:end].splitlines(keepends=True)
     repaired = [_header_line(line, n == 0) for n, line in enumerate(lines)]
     if repaired == lines or not repaired or repaired[0] is None:
@@ -184,202 +328,6 @@ def _derived_id(raw: dict[str, list[str]], data: bytes) -> str:
     for name in ("from", "date", "subject"):
         value = " ".join(_BREAK.sub(" ", v).strip() for v in raw.get(name, []))
         digest.update(value.encode("utf-8", "surrogateescape") + b"\0")
-    start = _BODY_START.search(data)
-    digest.update(data[start.end() :] if start else data)
+    end, body = _body_start(data)
+    digest.update(data[body:] if end < len(data) else data)
     return f"{digest.hexdigest()[:32]}@{DERIVED_ID_DOMAIN}"
-
-
-# ---------------------------------------------------------------- body
-
-
-def _read_body(mail: ParsedMail, msg: Message) -> None:
-    texts, kinds = [], set()
-    for part, ctype in _walk(msg, 0, mail.attachments):
-        text = _part_text(part, ctype, mail.defects)
-        kinds.add("html" if ctype == "text/html" else "plain")
-        if text.strip():
-            texts.append(text.strip("\n"))
-    mail.text = "\n\n".join(texts)
-    mail.html_only = kinds == {"html"}
-    _check_readable(mail.text)
-
-
-def _walk(part: Message, depth: int, attachments: list[Attachment]) -> list[tuple[Message, str]]:
-    """The parts that make up what the sender wrote, in order (RFC 2046 rules).
-
-    Attachments met on the way, in any branch, are appended to ``attachments``.
-    Forwarded mail (message/rfc822) is one attachment: its text is not the sender's.
-    """
-    ctype = _content_type(part)
-    if depth > _MAX_DEPTH:
-        return []
-    if _is_attachment(part, ctype):
-        attachments.append(_attachment(part, ctype))
-        return []
-    if ctype.startswith("message/"):
-        return []
-    if not part.is_multipart():
-        if ctype == "text/html":
-            return [(part, ctype)]
-        body_text = ctype.startswith("text/") and ctype not in _NOT_BODY_TEXT
-        # A multipart without a usable boundary arrives as one text blob.
-        return [(part, "text/plain")] if body_text or ctype.startswith("multipart/") else []
-    found = [
-        _walk(child, depth + 1, attachments)
-        for child in part.get_payload()
-        if isinstance(child, Message)
-    ]
-    subtype = ctype.partition("/")[2]
-    if subtype == "alternative":
-        return _best_alternative(found)
-    if subtype == "encrypted" or not found:
-        return []
-    if subtype in ("related", "signed", "report"):
-        return found[0]
-    return [leaf for child in found for leaf in child]
-
-
-def _best_alternative(choices: list[list[tuple[Message, str]]]) -> list[tuple[Message, str]]:
-    """Plain text when an alternative has it (the sender's own words), else the richest."""
-    for parts in choices:
-        if any(ctype == "text/plain" for _, ctype in parts):
-            return parts
-    for parts in reversed(choices):
-        if parts:
-            return parts
-    return []
-
-
-def _part_text(part: Message, ctype: str, defects: list[str]) -> str:
-    data = part.get_payload(decode=True)
-    if not isinstance(data, bytes):
-        return ""
-    if len(data) > _MAX_TEXT_PART:
-        defects.append(f"{ctype} part is {len(data)} bytes: only the first {_MAX_TEXT_PART} read")
-        data = data[:_MAX_TEXT_PART]
-    params = _params(part)
-    charset = params.get("charset")
-    if not charset and ctype == "text/html":
-        found = _META_CHARSET.search(data[:4096])
-        charset = found.group(1).decode("ascii") if found else None
-    text, used = decode_bytes(data, charset)
-    if charset and used != codec_name(charset):
-        defects.append(f"{ctype} part: charset {charset!r} did not fit, decoded as {used}")
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "").lstrip("\ufeff")
-    if ctype == "text/html":
-        return html_to_text(text)
-    if params.get("format", "").lower() == "flowed":
-        return _unflow(text, params.get("delsp", "").lower() == "yes")
-    return text
-
-
-def _unflow(text: str, delsp: bool) -> str:
-    """Undo format=flowed (RFC 3676): join soft-broken lines, keep the quote depth."""
-    out, para, para_depth = [], None, 0
-    for line in text.split("\n"):
-        depth = len(line) - len(line.lstrip(">"))
-        body = line[depth:]
-        # RFC 3676 4.4: a leading space was added by space-stuffing.
-        body = body[1:] if body.startswith(" ") else body
-        soft = body.endswith(" ") and body != "-- "
-        if soft and delsp:
-            body = body[:-1]
-        if para is not None and depth != para_depth:
-            out.append(_with_quote(para, para_depth))
-            para = None
-        para, para_depth = (body if para is None else para + body), depth
-        if not soft:
-            out.append(_with_quote(para, para_depth))
-            para = None
-    if para is not None:
-        out.append(_with_quote(para, para_depth))
-    return "\n".join(out)
-
-
-def _with_quote(text: str, depth: int) -> str:
-    return f"{'>' * depth} {text}".rstrip(" ") if depth else text
-
-
-def _check_readable(text: str) -> None:
-    """Raise ParseError when the chosen body is binary noise rather than text."""
-    if len(text) < 64:
-        return
-    bad = len(_UNREADABLE.findall(text))
-    if bad * 5 > len(text):
-        raise ParseError(
-            f"body is not readable text: {bad} of {len(text)} characters are control "
-            "characters or undecodable bytes"
-        )
-
-
-# ---------------------------------------------------------------- parts
-
-
-def _is_attachment(part: Message, ctype: str) -> bool:
-    """Forwarded mail, and any part sent as an attachment or with a file name."""
-    if ctype in _FORWARDED:
-        return True
-    if part.is_multipart():
-        return False
-    return part.get_content_disposition() == "attachment" or bool(_filename(part))
-
-
-def _attachment(part: Message, ctype: str) -> Attachment:
-    return Attachment(filename=_filename(part), content_type=ctype, size=_size(part, ctype))
-
-
-def _filename(part: Message) -> str:
-    """The RFC 2231 / RFC 2047 decoded file name of a part, or ''."""
-    try:
-        name = part.get_filename()
-    except Exception:  # a malformed parameter list: treat as no name
-        return ""
-    return decode_header_value(name) if name else ""
-
-
-def _size(part: Message, ctype: str) -> int:
-    """Decoded size in bytes; base64 is measured without decoding it."""
-    payload = part.get_payload()
-    if ctype in _FORWARDED:
-        try:
-            return sum(len(inner.as_bytes()) for inner in payload if isinstance(inner, Message))
-        except Exception:  # the generator cannot re-serialise some broken messages
-            return 0
-    if not isinstance(payload, str):
-        return 0
-    if str(part.get("content-transfer-encoding", "")).strip().lower() == "base64":
-        stripped = "".join(payload.split())
-        return max(0, len(stripped) * 3 // 4 - (len(stripped) - len(stripped.rstrip("="))))
-    data = part.get_payload(decode=True)
-    return len(data) if isinstance(data, bytes) else 0
-
-
-def _content_type(part: Message) -> str:
-    try:
-        return part.get_content_type()
-    except Exception:  # an unparseable Content-Type: RFC 2045 5.2 default
-        return "text/plain"
-
-
-def _params(part: Message) -> dict[str, str]:
-    """Content-Type parameters, lower-case names, RFC 2231 values collapsed."""
-    try:
-        pairs = part.get_params() or []
-    except Exception:  # a parameter list the stdlib cannot split: use none
-        return {}
-    params = {}
-    for name, value in pairs[1:]:
-        if isinstance(value, tuple):
-            value = collapse_rfc2231_value(value)
-        params.setdefault(name.strip().lower(), str(value))
-    return params
-
-
-def _parser_defects(msg: Message) -> list[str]:
-    found = []
-    for part in msg.walk():
-        for defect in part.defects:
-            text = f"{type(defect).__name__} in {_content_type(part)}"
-            if text not in found:
-                found.append(text)
-    return found

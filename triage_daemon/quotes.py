@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import islice
 
 _QUOTE_MARK = re.compile(r"^[ \t]*>")
 _WROTE_START = re.compile(r"^\s*(στις|την|τη|on|le|am|il|el|ο/η|η/ο|stis|tin)\b", re.IGNORECASE)
@@ -198,9 +199,10 @@ def _unquote(quoted: list[str], kind: str) -> list[str]:
     start, end, found = _find_header(lines)
     if found and not _join(lines[:start]):
         lines = lines[end:]
-    while lines and (not lines[0].strip() or _HEADER_FIELD.match(lines[0])):
-        lines = lines[1:]
-    return lines
+    first = 0
+    while first < len(lines) and (not lines[first].strip() or _HEADER_FIELD.match(lines[first])):
+        first += 1
+    return lines[first:]
 
 
 def _strip_signature(lines: list[str]) -> tuple[list[str], list[str]]:
@@ -215,14 +217,12 @@ def _strip_signature(lines: list[str]) -> tuple[list[str], list[str]]:
 
 def _signature_start(lines: list[str]) -> int:
     """Index of the first line of the signature, or len(lines) when there is none."""
-    seen_content = False
-    for i, line in enumerate(lines):
-        stripped = line.strip()
-        if not stripped:
-            continue
-        if seen_content and _is_signature_start(lines, i, stripped):
+    filled = [i for i, line in enumerate(lines) if line.strip()]
+    # No signature has more than _DASH_SIGNATURE_LINES lines after its first, so only the
+    # last lines can start one: trying every line read the rest of the body for each "--".
+    for i in filled[1:][-(_DASH_SIGNATURE_LINES + 1) :]:
+        if _is_signature_start(lines, i, lines[i].strip()):
             return i
-        seen_content = True
     return len(lines)
 
 
@@ -242,7 +242,10 @@ def _is_signature_start(lines: list[str], i: int, stripped: str) -> bool:
 def _lines_after(lines: list[str], i: int, limit: int) -> list[str] | None:
     """The non-blank lines after line i, or None when there are more than ``limit``."""
     rest = []
-    for line in lines[i + 1 :]:
+    # By index: a copy of the rest (lines[i + 1 :]) per "--" line was quadratic (issue 9),
+    # and islice would walk the first i lines each time.
+    for j in range(i + 1, len(lines)):
+        line = lines[j]
         if line.strip():
             rest.append(line.strip())
             if len(rest) > limit:
@@ -296,7 +299,9 @@ def _has_letters(lines: list[str], minimum: int) -> bool:
 
 def _join(lines: list[str]) -> str:
     """Join lines, dropping trailing rule lines and runs of blank lines."""
-    while lines and (not lines[-1].strip() or _RULE.match(lines[-1])):
-        lines = lines[:-1]
-    text = "\n".join(lines)
+    # One slice at the end: dropping one line at a time copied the list each time.
+    end = len(lines)
+    while end and (not lines[end - 1].strip() or _RULE.match(lines[end - 1])):
+        end -= 1
+    text = "\n".join(islice(lines, end))
     return re.sub(r"\n[ \t]*\n(?:[ \t]*\n)+", "\n\n", text).strip("\n")

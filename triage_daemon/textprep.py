@@ -165,6 +165,15 @@ _NOT_WORD = re.compile(r"\W+")
 _CACHE_LIMIT = 200_000
 _forms: dict[str, str] = {}
 
+# Input caps (issue 9). The entity patterns above are quadratic in the length of one
+# word ("aaaa...@" took 59 s at 100 KB), and the whole text costs about 20 µs a word:
+# longer words are cut (the corpus's longest is 54 characters; a URL keeps its host),
+# and only the start of a long subject or body is read (the corpus's longest body is
+# 680 characters; a question is at the top of a mail).
+MAX_WORD = 200
+MAX_SUBJECT = 1_000
+MAX_BODY = 20_000
+
 
 def fold(text: str) -> str:
     """NFKC, case folding (ς -> σ) and one kind of dash; accents stay (see strip_accents)."""
@@ -251,8 +260,9 @@ def join_phrases(text: str) -> str:
 
 
 def folded_words(text: str) -> list[str]:
-    """The whitespace-separated words of ``text`` after folding and joining product phrases."""
-    return join_phrases(fold(text)).split()
+    """The whitespace-separated words of ``text`` after folding and joining product phrases,
+    each cut to MAX_WORD characters."""
+    return [word[:MAX_WORD] for word in join_phrases(fold(text)).split()]
 
 
 def word_pairs(text: str) -> list[tuple[str, str]]:
@@ -300,10 +310,11 @@ def prepare(
 ) -> str:
     """The classifier's input for one mail: the subject ``subject_weight`` times, then the body.
 
-    With ``products``, the tokens of product_tokens() are added at the end.
+    With ``products``, the tokens of product_tokens() are added at the end. Only the
+    first MAX_SUBJECT and MAX_BODY characters are read.
     """
-    subject = canonical(subject, transliterate=transliterate)
-    body = canonical(body, transliterate=transliterate)
+    subject = canonical(subject[:MAX_SUBJECT], transliterate=transliterate)
+    body = canonical(body[:MAX_BODY], transliterate=transliterate)
     text = " ".join([subject] * subject_weight + [body]) if subject else body
     return " ".join([text, *product_tokens(text)]) if products else text
 
@@ -312,9 +323,9 @@ def prepare_words(
     subject: str, body: str, *, subject_weight: int = 2, products: bool = True
 ) -> tuple[str, list[tuple[str, str]]]:
     """prepare() (with transliteration) and the (folded word, form) pairs of subject and body."""
-    pairs = word_pairs(subject)
+    pairs = word_pairs(subject[:MAX_SUBJECT])
     subject = " ".join(filter(None, (form for _, form in pairs)))
-    body_pairs = word_pairs(body)
+    body_pairs = word_pairs(body[:MAX_BODY])
     body = " ".join(filter(None, (form for _, form in body_pairs)))
     text = " ".join([subject] * subject_weight + [body]) if subject else body
     return (" ".join([text, *product_tokens(text)]) if products else text), pairs + body_pairs
