@@ -75,7 +75,9 @@ def test_classify_a_file(tmp_path):
 
 
 HOSTILE = (
-    b"From: Eve <eve\x1b[31m@school.example>\r\n"
+    # An ESC inside the address itself is refused at parse time (test_parse.py); in the
+    # display name it survives parsing only as a space, so the terminal sees no raw byte.
+    b"From: Eve\x1b[31m <eve@school.example>\r\n"
     b"To: helpdesk@pekes1.att.example\r\n"
     b"Subject: [/x] [bold red]Webex[/] \xe2\x80\xae\r\n"
     b"Message-ID: <hostile-1@school.example>\r\n"
@@ -109,7 +111,7 @@ def test_mail_text_reaches_the_terminal_as_text(tmp_path, db_url):
     tickets = runner.invoke(app, ["tickets", "--config", str(path)], env=wide)
     assert tickets.exit_code == 0, tickets.output
     assert "[/x] [bold red]Webex[/]" in tickets.output
-    assert "eve\\x1b[31m@school.example" in tickets.output and "\\u202e" in tickets.output
+    assert "eve@school.example" in tickets.output and "\\u202e" in tickets.output
     status = runner.invoke(app, ["status", "--config", str(path)], env=wide)
     assert status.exit_code == 0, status.output
     assert "model [/x] \\x1b[2J broke" in status.output

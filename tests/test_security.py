@@ -220,12 +220,12 @@ def test_own_address_in_another_spelling_is_ignored(pipe, database):
 
 
 def test_an_address_with_control_characters_gets_no_reply_and_no_crash(pipe, database):
+    # Refused at parse time: quarantined with the reason, never a reply, never a crash.
     raw = with_from(request(), b"From: Eve <eve\x1b[31m@school.example>")
     outcome = feed(pipe, raw)
-    assert outcome.disposition == Disposition.ticket
+    assert outcome.disposition == Disposition.quarantined
+    assert "control character" in outcome.reason
     assert rows(database, OutboxMessage) == []
-    (impossible,) = events(database, "reply-impossible")
-    assert "no usable address" in impossible["reason"]
 
 
 def test_a_template_that_fails_at_run_time_leaves_the_ticket_without_reply(database, tmp_path):
