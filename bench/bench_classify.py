@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from rich.console import Console  # noqa: E402
 
-from triage_daemon import textprep  # noqa: E402
-from triage_daemon.classify import MODEL_FILE, Classifier  # noqa: E402
-from triage_daemon.train import train  # noqa: E402
+from triage_daemon.triage import textprep  # noqa: E402
+from triage_daemon.triage.classify import MODEL_FILE, Classifier  # noqa: E402
+from triage_daemon.triage.train import train  # noqa: E402
 
 
 def corpus_mails() -> list[tuple[str, str]]:

@@ -26,9 +26,9 @@ from test_hostile_mail import HOSTILE  # noqa: E402
 
 
 def _measure(name: str, conn) -> None:
-    from triage_daemon.classify import Classifier
     from triage_daemon.errors import ParseError
-    from triage_daemon.parse import parse_message
+    from triage_daemon.parse.message import parse_message
+    from triage_daemon.triage.classify import Classifier
 
     classifier = Classifier.load(ROOT / "models")
     raw = HOSTILE[name]()

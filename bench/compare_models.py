@@ -19,9 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from triage_daemon.corpus import load_corpus  # noqa: E402
-from triage_daemon.evaluation import calibrate_faq, evaluate, tune_not_technical  # noqa: E402
-from triage_daemon.train import ModelSpec, cross_validate  # noqa: E402
+from triage_daemon.triage.corpus import load_corpus  # noqa: E402
+from triage_daemon.triage.evaluation import calibrate_faq, evaluate, tune_not_technical  # noqa: E402
+from triage_daemon.triage.train import ModelSpec, cross_validate  # noqa: E402
 
 BASE = ModelSpec()
 

@@ -32,7 +32,7 @@ from triage_daemon.daemon import Daemon
 from triage_daemon.db import Database, DatabaseUnavailable, make_engine
 from triage_daemon.pipeline import Pipeline
 from triage_daemon.poll import MailboxPoller
-from triage_daemon.reply import Replies
+from triage_daemon.reply.build import Replies
 from triage_daemon.send import DATABASE_RETRY, Outbox, Sender
 from triage_daemon.tables import Disposition, MessageRecord, OutboxMessage, Ticket
 

@@ -12,7 +12,9 @@ from rich.console import Console
 from triage_corpus import examples, write_corpus
 
 from triage_daemon.catalogue import FAQ_KEYS, NO_FAQ
-from triage_daemon.classify import (
+from triage_daemon.context import ParsedMail
+from triage_daemon.errors import ModelError
+from triage_daemon.triage.classify import (
     METADATA_FILE,
     MODEL_FILE,
     Classifier,
@@ -20,9 +22,7 @@ from triage_daemon.classify import (
     classify_paths,
     decide,
 )
-from triage_daemon.errors import ModelError
-from triage_daemon.message import ParsedMail
-from triage_daemon.train import train
+from triage_daemon.triage.train import train
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +213,7 @@ def test_linear_head_probabilities_match_scikit_learn(link):
     from sklearn.linear_model import LogisticRegression
     from sklearn.svm import LinearSVC
 
-    from triage_daemon.train import _linear_head
+    from triage_daemon.triage.train import _linear_head
 
     rng = np.random.default_rng(0)
     for n_classes in (2, 4):

@@ -96,7 +96,7 @@ def test_mail_text_reaches_the_terminal_as_text(tmp_path, db_url):
     from triage_daemon.clock import FrozenClock
     from triage_daemon.db import Database
     from triage_daemon.pipeline import Incoming, Pipeline
-    from triage_daemon.reply import Replies
+    from triage_daemon.reply.build import Replies
 
     path = config(tmp_path, db_url)
     db = Database(db_url)

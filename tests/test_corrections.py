@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlmodel import select
 
-from triage_daemon.corrections import corrections, reclassify
 from triage_daemon.errors import TriageError
 from triage_daemon.tables import Ticket, TicketEvent, TicketStatus
+from triage_daemon.triage.corrections import corrections, reclassify
 
 NOW = datetime(2020, 3, 24, 9, 0, tzinfo=UTC)
 

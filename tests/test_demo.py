@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from triage_daemon.classify import METADATA_FILE, MODEL_FILE
-from triage_daemon.demo import SAMPLES, Row, run_demo, sample_bytes, schedule
-from triage_daemon.demo_servers import port_open
-from triage_daemon.message import ParsedMail, Triage
+from triage_daemon.context import ParsedMail, Triage
+from triage_daemon.demo.run import SAMPLES, Row, run_demo, sample_bytes, schedule
+from triage_daemon.demo.servers import port_open
 from triage_daemon.tables import Disposition
+from triage_daemon.triage.classify import METADATA_FILE, MODEL_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from triage_daemon.features import Featurizer
-from triage_daemon.textprep import prepare
+from triage_daemon.triage.features import Featurizer
+from triage_daemon.triage.textprep import prepare
 
 DOCS = [
     prepare(s, b)
@@ -69,7 +69,7 @@ def test_featurizer_min_df_and_pickling_drops_the_cache():
 
 
 def test_a_full_cache_starts_afresh_without_changing_results(monkeypatch):
-    from triage_daemon import features
+    from triage_daemon.triage import features
 
     featurizer = Featurizer(min_df=1).fit(DOCS)
     expected = featurizer.transform(DOCS).toarray()

@@ -7,12 +7,12 @@ import pytest
 from mailfactory import request
 from test_pipeline import make_settings
 
+from triage_daemon.context import ParsedMail
 from triage_daemon.filters import REGISTRY, build_chain
 from triage_daemon.filters.acknowledgement import opening_sentences
-from triage_daemon.message import ParsedMail
-from triage_daemon.parse import parse_message
+from triage_daemon.parse.message import parse_message
 from triage_daemon.pipeline import FILTERS
-from triage_daemon.reply import ACK, Replies
+from triage_daemon.reply.build import ACK, Replies
 
 ROOT = Path(__file__).resolve().parents[1]
 WHEN = datetime(2020, 3, 24, 10, 0, tzinfo=UTC)

@@ -32,7 +32,7 @@ _SLOW_SECONDS = 0.5
 
 def _one_input(data: bytes) -> None:
     from triage_daemon.errors import ParseError
-    from triage_daemon.parse import parse_message
+    from triage_daemon.parse.message import parse_message
 
     start = time.thread_time()
     try:
@@ -48,12 +48,12 @@ def _one_input(data: bytes) -> None:
 
 def _fuzz(argv: list[str]) -> None:
     with atheris.instrument_imports():
-        import triage_daemon.body  # noqa: F401
-        import triage_daemon.charsets  # noqa: F401
-        import triage_daemon.headers  # noqa: F401
-        import triage_daemon.html_text  # noqa: F401
-        import triage_daemon.parse  # noqa: F401
-        import triage_daemon.quotes  # noqa: F401
+        import triage_daemon.parse.body  # noqa: F401
+        import triage_daemon.parse.charsets  # noqa: F401
+        import triage_daemon.parse.headers  # noqa: F401
+        import triage_daemon.parse.html  # noqa: F401
+        import triage_daemon.parse.message  # noqa: F401
+        import triage_daemon.parse.quotes  # noqa: F401
     atheris.Setup(argv, _one_input)
     atheris.Fuzz()
 

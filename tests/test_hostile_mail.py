@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from triage_daemon import body
-from triage_daemon.classify import Classifier
+from triage_daemon.context import ParsedMail
 from triage_daemon.errors import ParseError, QuarantineMessage
-from triage_daemon.message import ParsedMail
-from triage_daemon.parse import parse_message
+from triage_daemon.parse import body
+from triage_daemon.parse.message import parse_message
+from triage_daemon.triage.classify import Classifier
 
 KB = 1024
 MB = 1024 * KB

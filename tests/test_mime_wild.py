@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from triage_daemon.errors import ParseError
-from triage_daemon.parse import parse_message
+from triage_daemon.parse.message import parse_message
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CORPUS = SHARED / "corpora" / "mime-wild"

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from triage_daemon import body, parse
+from triage_daemon.context import Attachment, ParsedMail
 from triage_daemon.errors import ParseError
-from triage_daemon.message import Attachment, ParsedMail
-from triage_daemon.parse import parse_message
+from triage_daemon.parse import body
+from triage_daemon.parse import message as parse
+from triage_daemon.parse.message import parse_message
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 EXAMPLES = SHARED / "examples"

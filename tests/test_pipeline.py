@@ -12,9 +12,9 @@ from sqlmodel import select
 
 from triage_daemon.clock import FrozenClock
 from triage_daemon.config import Settings
-from triage_daemon.message import ParsedMail, Triage
+from triage_daemon.context import ParsedMail, Triage
 from triage_daemon.pipeline import Incoming, Pipeline
-from triage_daemon.reply import Replies
+from triage_daemon.reply.build import Replies
 from triage_daemon.tables import (
     Disposition,
     MessageRecord,

@@ -40,8 +40,8 @@ def _requests() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def results() -> list[tuple[dict, object]]:
-    from triage_daemon.classify import Classifier
-    from triage_daemon.parse import parse_message
+    from triage_daemon.parse.message import parse_message
+    from triage_daemon.triage.classify import Classifier
 
     rows = _requests()
     classifier = Classifier.load(ROOT / "models")

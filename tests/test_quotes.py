@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from triage_daemon.quotes import Split, split_reply
+from triage_daemon.parse.quotes import Split, split_reply
 
 QUESTION = "Δεν μπορώ να μπω στο Webex, τι κάνω;"
 OLD = "Παλιά απάντηση του helpdesk για τον κωδικό."

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from triage_daemon import compose
 from triage_daemon.catalogue import FAQ_KEYS
 from triage_daemon.config import MailboxSettings
+from triage_daemon.context import ParsedMail
 from triage_daemon.errors import ConfigError
-from triage_daemon.message import ParsedMail
-from triage_daemon.parse import decode_header_value
-from triage_daemon.reply import ACK, FAQ, NOT_TECHNICAL, Replies, reply_subject, text_blocks
+from triage_daemon.parse.message import decode_header_value
+from triage_daemon.reply import compose
+from triage_daemon.reply.build import ACK, FAQ, NOT_TECHNICAL, Replies, reply_subject, text_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 BOX = MailboxSettings.model_validate(

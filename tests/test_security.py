@@ -16,10 +16,10 @@ from sqlmodel import select
 from test_pipeline import ROOT, StubClassifier, feed, make_settings, rows
 
 from triage_daemon import logs
-from triage_daemon.addresses import normalise, same
 from triage_daemon.clock import FrozenClock
+from triage_daemon.parse.addresses import normalise, same
 from triage_daemon.pipeline import Pipeline
-from triage_daemon.reply import Replies
+from triage_daemon.reply.build import Replies
 from triage_daemon.safe_text import json_text, one_line, visible
 from triage_daemon.tables import (
     Disposition,

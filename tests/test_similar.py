@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from triage_daemon.classify import Classifier
 from triage_daemon.desk.similar import SIZE, decode, encode, signature, similarity
+from triage_daemon.triage.classify import Classifier
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 

@@ -13,8 +13,8 @@ import pytest
 
 from triage_daemon.catalogue import FAQ_KEYS
 from triage_daemon.config import MailboxSettings
-from triage_daemon.message import ParsedMail
-from triage_daemon.reply import ACK, FAQ, NOT_TECHNICAL, Replies, text_blocks
+from triage_daemon.context import ParsedMail
+from triage_daemon.reply.build import ACK, FAQ, NOT_TECHNICAL, Replies, text_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 BOX = MailboxSettings.model_validate(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from triage_daemon.textprep import canonical, prepare, word_pairs
+from triage_daemon.triage.textprep import canonical, prepare, word_pairs
 
 
 @pytest.mark.parametrize(

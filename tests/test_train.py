@@ -11,11 +11,11 @@ import pytest
 from rich.console import Console
 from triage_corpus import examples, write_corpus
 
-from triage_daemon.classify import METADATA_FILE, MODEL_FILE, Classifier, Scores
-from triage_daemon.corpus import Example, load_corpus
 from triage_daemon.errors import ConfigError, ModelError
-from triage_daemon.evaluation import tune_not_technical
-from triage_daemon.train import train
+from triage_daemon.triage.classify import METADATA_FILE, MODEL_FILE, Classifier, Scores
+from triage_daemon.triage.corpus import Example, load_corpus
+from triage_daemon.triage.evaluation import tune_not_technical
+from triage_daemon.triage.train import train
 
 
 def _quiet() -> Console:

@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from triage_daemon import vocative
-from triage_daemon.vocative import (
+from triage_daemon.reply import vocative
+from triage_daemon.reply.vocative import (
     FEMALE,
     FIRST_NAMES,
     MALE,

@@ -224,7 +224,7 @@ def classify(
     ] = None,
 ) -> None:
     """Classify mail files: one JSON object per line; touches no mailbox or database."""
-    from .classify import Classifier, classify_paths
+    from .triage.classify import Classifier, classify_paths
 
     kwargs = {}
     if config is not None or models is None:
@@ -262,7 +262,7 @@ def train(
     ] = False,
 ) -> None:
     """Train the triage model from the corpus (and the coordinator's corrections)."""
-    from .train import train as run_training
+    from .triage.train import train as run_training
 
     extra: list[dict] = []
     if config is not None:
@@ -281,7 +281,7 @@ def train(
 
 def _corrections(settings: Settings) -> list[dict]:
     """Tickets a person reclassified, as extra training examples."""
-    from .corrections import corrections
+    from .triage.corrections import corrections
 
     db = _database(settings)
     return corrections(db)
@@ -298,7 +298,7 @@ def reclassify(
     config: ConfigOption = None,
 ) -> None:
     """Correct a ticket's triage by hand (it counts as a correction when the model is retrained)."""
-    from .corrections import reclassify as set_labels
+    from .triage.corrections import reclassify as set_labels
 
     settings = _settings(config)
     db = _database(settings)
@@ -343,7 +343,7 @@ def demo(
     mails: Annotated[int, typer.Option(help="How many sample mails to deliver per round.")] = 0,
 ) -> None:
     """A first run on embedded parts: in-process IMAP and SMTP servers, sample mail, SQLite."""
-    from .demo import run_demo
+    from .demo.run import run_demo
 
     run_demo(per_round=mails or None)
 

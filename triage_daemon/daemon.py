@@ -21,7 +21,7 @@ from .db import Database, DatabaseUnavailable
 from .errors import MailboxError
 from .pipeline import Outcome, Pipeline
 from .poll import MailboxPoller, PollResult
-from .reply import Replies
+from .reply.build import Replies
 from .send import Outbox, Sender
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class OnceReport:
 
 def load_classifier(settings: Settings):
     """The trained model from the models folder, with the configured thresholds."""
-    from .classify import Classifier  # scikit-learn is heavy: only when needed
+    from .triage.classify import Classifier  # scikit-learn is heavy: only when needed
 
     return Classifier.load(
         settings.daemon.models_dir,

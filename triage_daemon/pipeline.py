@@ -20,15 +20,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from . import track
-from .addresses import normalise
 from .clock import Clock
 from .config import MailboxSettings, Settings
+from .context import ParsedMail, Triage
 from .db import Database, DatabaseUnavailable
 from .errors import IgnoreMessage, ParseError, QuarantineMessage
 from .filters import build_chain
-from .message import ParsedMail, Triage
-from .parse import parse_message
-from .reply import ACK, FAQ, NOT_TECHNICAL, Replies, reply_recipient
+from .parse.addresses import normalise
+from .parse.message import parse_message
+from .reply.build import ACK, FAQ, NOT_TECHNICAL, Replies, reply_recipient
 from .tables import Disposition, MessageRecord, OutboxMessage, Ticket, TicketStatus
 
 log = logging.getLogger(__name__)

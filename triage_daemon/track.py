@@ -10,8 +10,8 @@ from datetime import datetime
 from sqlalchemy import bindparam, func
 from sqlmodel import Session, select
 
-from .addresses import normalise
-from .message import ParsedMail, Triage
+from .context import ParsedMail, Triage
+from .parse.addresses import normalise
 from .tables import (
     Disposition,
     MessageRecord,

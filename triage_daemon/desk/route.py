@@ -15,7 +15,7 @@ from datetime import date, datetime
 
 from ..rules import Rules
 from ..rules.shapes import Override
-from ..textprep import fold, strip_accents
+from ..triage.textprep import fold, strip_accents
 
 # Before any assignment: everyone ties on "longest ago".
 NEVER = datetime.min

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..message import ParsedMail
+from ..context import ParsedMail
 from .acknowledgement import Acknowledgement
 from .auto_submitted import AutoSubmitted
 from .autoreply_headers import AutoreplyHeaders

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from ..message import ParsedMail
+from ..context import ParsedMail
 from .out_of_office import fold
 
 MAX_TEXT = 2000

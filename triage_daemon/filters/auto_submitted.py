@@ -1,6 +1,6 @@
 """RFC 3834: any Auto-Submitted value other than "no" marks automatic mail."""
 
-from ..message import ParsedMail
+from ..context import ParsedMail
 
 
 class AutoSubmitted:

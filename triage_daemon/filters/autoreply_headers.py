@@ -1,6 +1,6 @@
 """Vendor headers that auto-responders add (Exchange, vacation programs, ticket systems)."""
 
-from ..message import ParsedMail
+from ..context import ParsedMail
 
 # Header -> values that mean "automatic" (None: any value does).
 HEADERS: dict[str, tuple[str, ...] | None] = {

@@ -1,6 +1,6 @@
 """Bounces and delivery reports (RFC 3464 / RFC 6522): never answered."""
 
-from ..message import ParsedMail
+from ..context import ParsedMail
 
 REPORT_TYPES = ("multipart/report",)
 DAEMON_LOCALPARTS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon")

@@ -1,6 +1,6 @@
 """Mailing-list and newsletter mail (RFC 2369 / RFC 2919 headers): never answered."""
 
-from ..message import ParsedMail
+from ..context import ParsedMail
 
 LIST_HEADERS = ("list-id", "list-unsubscribe", "list-post", "list-help", "x-mailing-list")
 

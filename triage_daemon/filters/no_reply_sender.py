@@ -2,7 +2,7 @@
 
 import re
 
-from ..message import ParsedMail
+from ..context import ParsedMail
 
 NO_REPLY = re.compile(
     r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|donotreply|noreply|bounces?|notifications?|"

@@ -12,7 +12,7 @@ must get the polite redirect, not silence).
 import re
 import unicodedata
 
-from ..message import ParsedMail
+from ..context import ParsedMail
 
 
 def _fold_table() -> dict[int, str | None]:

@@ -1,7 +1,7 @@
 """Mail from one of the helpdesks' own addresses: answering it would start a loop."""
 
-from ..addresses import normalise
-from ..message import ParsedMail
+from ..context import ParsedMail
+from ..parse.addresses import normalise
 
 
 class OwnAddress:

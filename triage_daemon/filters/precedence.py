@@ -1,6 +1,6 @@
 """Precedence: bulk, junk, list or auto_reply marks mail not to be answered."""
 
-from ..message import ParsedMail
+from ..context import ParsedMail
 
 AUTOMATIC = {"bulk", "junk", "list", "auto_reply", "auto-reply"}
 

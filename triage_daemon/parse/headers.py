@@ -25,9 +25,9 @@ import re
 from datetime import UTC, datetime
 from email.utils import getaddresses, parsedate_to_datetime
 
+from ..context import ParsedMail
+from ..errors import ParseError
 from .charsets import decode_bytes
-from .errors import ParseError
-from .message import ParsedMail
 
 # email.utils.getaddresses costs some 25 µs a character on hostile headers ("@@@...",
 # "<<<..."); a longer list is read for its bare addresses (the names of To and Cc are

@@ -41,10 +41,10 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .catalogue import FAQ_KEYS, FAQ_TOPIC, NO_FAQ, TOPICS
-from .errors import ModelError, QuarantineMessage
+from ..catalogue import FAQ_KEYS, FAQ_TOPIC, NO_FAQ, TOPICS
+from ..context import Budget, ParsedMail, Triage
+from ..errors import ModelError, QuarantineMessage
 from .features import Featurizer
-from .message import Budget, ParsedMail, Triage
 from .textprep import ECLASS, EME, NO_PRODUCT, ONLY, WEBEX, prepare, prepare_words
 
 MODEL_FILE = "triage.joblib"
@@ -462,7 +462,7 @@ def classify_paths(paths: list[str], classifier: Classifier, stdin: BinaryIO) ->
 
     A file that cannot be read or parsed gives ``{"path": ..., "error": ...}``.
     """
-    from .parse import parse_message
+    from ..parse.message import parse_message
 
     for path in paths:
         try:

@@ -26,10 +26,10 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 
-from . import __version__
+from .. import __version__
+from ..errors import ConfigError, ModelError
 from .classify import METADATA_FILE, MODEL_FILE, LinearHead, Scores, TriageModel
 from .corpus import Example, extra_examples, load_corpus
-from .errors import ConfigError, ModelError
 from .evaluation import (
     NOT_TECHNICAL_PRECISION,
     calibrate_faq,

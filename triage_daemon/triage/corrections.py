@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from . import track
-from .catalogue import FAQ_TOPIC, NO_FAQ, TOPICS
-from .clock import Clock
-from .db import Database
-from .errors import TriageError
-from .tables import Ticket, TicketEvent, TicketStatus
+from .. import track
+from ..catalogue import FAQ_TOPIC, NO_FAQ, TOPICS
+from ..clock import Clock
+from ..db import Database
+from ..errors import TriageError
+from ..tables import Ticket, TicketEvent, TicketStatus
 
 RECLASSIFIED = "reclassified"
 

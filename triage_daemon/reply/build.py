@@ -20,13 +20,13 @@ from pathlib import Path
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from ..catalogue import FAQ_KEYS
+from ..config import MailboxSettings
+from ..context import ParsedMail
+from ..errors import ConfigError
+from ..parse.addresses import normalise
+from ..safe_text import one_line
 from . import compose
-from .addresses import normalise
-from .catalogue import FAQ_KEYS
-from .config import MailboxSettings
-from .errors import ConfigError
-from .message import ParsedMail
-from .safe_text import one_line
 from .vocative import greeting_name as vocative
 
 ACK = "ack"

@@ -35,10 +35,10 @@ from email.feedparser import FeedParser
 from email.message import Message
 from itertools import islice
 
+from ..context import READ_BUDGET_SECONDS, Budget, ParsedMail
+from ..errors import ParseError
 from .body import content_type, params, parser_defects, read_body
-from .errors import ParseError
 from .headers import decode_header_value, message_ids, read_envelope
-from .message import READ_BUDGET_SECONDS, Budget, ParsedMail
 from .quotes import split_reply
 
 # decode_header_value lives in headers.py; it is re-exported here for callers

@@ -31,12 +31,12 @@ from rich.live import Live
 from rich.panel import Panel
 from sqlmodel import select
 
-from .config import load_settings
-from .demo_servers import MailServers, Relayed
-from .demo_view import reply_panel, summary_lines, table
-from .errors import TriageError
-from .pipeline import Outcome
-from .tables import Disposition, MessageRecord, OutboxMessage, Ticket
+from ..config import load_settings
+from ..errors import TriageError
+from ..pipeline import Outcome
+from ..tables import Disposition, MessageRecord, OutboxMessage, Ticket
+from .servers import MailServers, Relayed
+from .view import reply_panel, summary_lines, table
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ STOP_TIMEOUT = 20.0
 
 @dataclass(frozen=True)
 class Sample:
-    """A sample mail (``demo_mail/<file>``), its round of arrival, and the Disposition
+    """A sample mail (``demo/mail/<file>``), its round of arrival, and the Disposition
     value it was written to get."""
 
     file: str
@@ -174,7 +174,7 @@ def write_config(workdir: Path, servers: MailServers, password: str,
 
 
 def sample_bytes(sample: Sample) -> bytes:
-    return files(__package__).joinpath("demo_mail", sample.file).read_bytes()
+    return files(__package__).joinpath("mail", sample.file).read_bytes()
 
 
 def schedule(per_round: int | None) -> list[list[Sample]]:
@@ -281,7 +281,7 @@ class Demo:
 
     def start(self) -> None:
         """Start the servers, write the configuration, start the daemon (raises TriageError)."""
-        from .daemon import Daemon  # it loads scikit-learn: keep `triage-daemon --help` fast
+        from ..daemon import Daemon  # it loads scikit-learn: keep `triage-daemon --help` fast
 
         self.servers.start()
         write_config(self.workdir, self.servers, self.password, self.models_dir)

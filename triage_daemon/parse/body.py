@@ -17,11 +17,11 @@ import re
 from email.message import Message
 from email.utils import collapse_rfc2231_value
 
+from ..context import Attachment, Budget, ParsedMail
+from ..errors import ParseError
 from .charsets import codec_name, decode_bytes
-from .errors import ParseError
 from .headers import decode_header_value
-from .html_text import html_to_text
-from .message import Attachment, Budget, ParsedMail
+from .html import html_to_text
 
 _MAX_DEPTH = 40
 # Per mail, across all its parts. Nobody's question is longer; the quoted thread

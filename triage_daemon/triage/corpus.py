@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .catalogue import FAQ_KEYS, FAQ_TOPIC, NO_FAQ, TOPICS
-from .errors import ConfigError
+from ..catalogue import FAQ_KEYS, FAQ_TOPIC, NO_FAQ, TOPICS
+from ..errors import ConfigError
 
 LANGS = ("el", "greeklish", "en", "mixed")
 

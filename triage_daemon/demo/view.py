@@ -13,12 +13,12 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from .safe_text import visible
-from .tables import Disposition
+from ..safe_text import visible
+from ..tables import Disposition
 
 if TYPE_CHECKING:
-    from .demo import DemoSummary, Row
-    from .demo_servers import Relayed
+    from .run import DemoSummary, Row
+    from .servers import Relayed
 
 REPLY_LINES = 14
 OUTCOME_STYLE = {

@@ -11,7 +11,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from .catalogue import NO_FAQ
+from ..catalogue import NO_FAQ
 from .classify import HEADS, Scores, decide
 from .corpus import Example
 
