@@ -236,3 +236,19 @@ def test_message_id_recorded(pipe, database):
     feed(pipe, raw)
     (ticket,) = rows(database, Ticket)
     assert ticket.message_id == message_id_of(raw)
+
+
+def test_every_step_name_resolves_once():
+    from triage_daemon.errors import ConfigError
+    from triage_daemon.pipeline import STEPS
+    from triage_daemon.steps import build_steps, registry
+
+    pipe_steps = [name for names in STEPS.values() for name in names]
+    assert set(pipe_steps) <= set(registry())
+    assert all(name == step.name for name, step in registry().items())
+    with pytest.raises(ConfigError) as caught:
+        build_steps(("classify", "no-such-step", "classify"), deps=None)
+    assert caught.value.problems == [
+        "pipeline: unknown step 'no-such-step'",
+        "pipeline: step 'classify' named twice",
+    ]

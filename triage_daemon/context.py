@@ -1,10 +1,20 @@
-"""Typed objects that travel between the stages: the parsed mail and its triage."""
+"""Typed objects that travel between the steps: the fetched mail, the parsed mail, its
+triage, the per-mail context the steps fill in, and the outcome."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+from .tables import Disposition
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from .config import MailboxSettings
+    from .tables import Ticket
 
 # What one mail may cost to read (parse, then classify), in CPU seconds of its thread.
 # A mail of the 25 MB size limit takes about 1 s to parse; a small one a few ms.
@@ -129,3 +139,50 @@ class Triage:
             "explain": self.explain,
             "review": self.review,
         }
+
+
+@dataclass
+class Incoming:
+    """A message as fetched from a mailbox."""
+
+    mailbox: str
+    uidvalidity: int
+    uid: int
+    raw: bytes
+
+
+@dataclass
+class Outcome:
+    """What became of one message; ``folder`` is where fetch.py moves it."""
+
+    disposition: Disposition
+    reason: str
+    folder: str
+    ticket_id: int | None = None
+    sender: str = ""
+    subject: str = ""
+    reply: str | None = None
+    repeated: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class MailContext:
+    """One mail's trip through the steps, in its database transaction: what each step
+    found and decided. A step reads what earlier steps filled in and adds its own part;
+    the reasons end up on the ticket's events and on the message's record."""
+
+    item: Incoming
+    box: MailboxSettings
+    session: Session
+    now: datetime
+    mail: ParsedMail
+    # The ticket the mail names (tag or threading), and how it was found.
+    named: tuple[Ticket, str] | None = None
+    triage: Triage | None = None
+    ticket: Ticket | None = None
+    # What will be recorded when the steps are done.
+    disposition: Disposition = Disposition.ticket
+    reason: str = ""
+    # The template of the automatic reply queued, if any.
+    reply: str | None = None

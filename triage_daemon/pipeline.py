@@ -1,9 +1,9 @@
-"""One message's trip: parse -> filters -> seen before? -> follow-up? -> classify -> track -> reply.
+"""The order of a mail's steps, per kind of mail, and the loop that runs them.
 
 Everything a message causes (its record, its ticket and events, its reply in the
 outbox) is written in one database transaction, so a crash at any point leaves
 either all of it or none of it; the mail is moved on the IMAP server only after
-that commit (fetch.py), and a mail processed again is recognised by its mailbox
+that commit (poll.py), and a mail processed again is recognised by its mailbox
 and UID, or by its Message-ID, and never makes a second ticket or reply.
 """
 
@@ -12,28 +12,28 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import timedelta
 
-import jinja2
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
 
 from . import track
 from .clock import Clock
-from .config import MailboxSettings, Settings
-from .context import ParsedMail, Triage
+from .config import Settings
+from .context import Incoming, MailContext, Outcome, ParsedMail
 from .db import Database, DatabaseUnavailable
 from .errors import IgnoreMessage, ParseError, QuarantineMessage
-from .filters import build_chain
 from .parse.addresses import normalise
 from .parse.message import parse_message
-from .reply.build import ACK, FAQ, NOT_TECHNICAL, Replies, reply_recipient
-from .tables import Disposition, MessageRecord, OutboxMessage, Ticket, TicketStatus
+from .reply.build import Replies
+from .steps import Classifier, Deps, build_steps
+from .steps.record import record, record_item, repeated
+from .tables import Disposition
+
+__all__ = ["FILTERS", "STEPS", "Incoming", "Outcome", "Pipeline"]
 
 log = logging.getLogger(__name__)
 
-# The order of the automatic-mail filters. Reordering is a one-line change.
+# The order of the automatic-mail filters (the "automatic-mail" step). Reordering is a
+# one-line change.
 FILTERS: tuple[str, ...] = (
     # Headers whose meaning a standard fixes (RFC 3834, RFC 2369/2919): surest, first.
     "auto-submitted",
@@ -49,34 +49,21 @@ FILTERS: tuple[str, ...] = (
     "acknowledgement",
 )
 
-
-class Classifier:  # the part of classify.Classifier the pipeline uses
-    def classify(self, mail: ParsedMail) -> Triage: ...
-
-
-@dataclass
-class Incoming:
-    """A message as fetched from a mailbox."""
-
-    mailbox: str
-    uidvalidity: int
-    uid: int
-    raw: bytes
-
-
-@dataclass
-class Outcome:
-    """What became of one message; ``folder`` is where fetch.py moves it."""
-
-    disposition: Disposition
-    reason: str
-    folder: str
-    ticket_id: int | None = None
-    sender: str = ""
-    subject: str = ""
-    reply: str | None = None
-    repeated: bool = False
-    extra: dict = field(default_factory=dict)
+# The steps of each kind of incoming mail, in order. A step returns the outcome when the
+# mail's trip ends there; after the last step the context's decision is recorded.
+STEPS: dict[str, tuple[str, ...]] = {
+    "request": (
+        # Automatic mail is never answered, whatever it says: first.
+        "automatic-mail",
+        # The same mail again (another helpdesk, a re-delivery) makes no second ticket.
+        "seen-before",
+        # A follow-up joins its ticket; naming a ticket from a stranger opens a new one.
+        "follow-up",
+        "classify",
+        "open-ticket",
+        "acknowledge",
+    ),
+}
 
 
 class Pipeline:
@@ -93,13 +80,25 @@ class Pipeline:
     ):
         self.settings = settings
         self.db = db
-        self.replies = replies
-        self.classifier = classifier
         self.clock = clock or Clock()
         self.on_outbox = on_outbox
-        self.filters = build_chain(FILTERS)
-        self.own_addresses = frozenset(normalise(a) for a in settings.own_addresses)
-        self.tags = {box.name: box.tag for box in settings.mailboxes}
+        self.deps = Deps(
+            settings=settings,
+            replies=replies,
+            classifier=classifier,
+            clock=self.clock,
+            own_addresses=frozenset(normalise(a) for a in settings.own_addresses),
+            tags={box.name: box.tag for box in settings.mailboxes},
+        )
+        self.steps = {kind: build_steps(names, self.deps) for kind, names in STEPS.items()}
+
+    @property
+    def classifier(self) -> Classifier | None:
+        return self.deps.classifier
+
+    @classifier.setter
+    def classifier(self, classifier: Classifier | None) -> None:
+        self.deps.classifier = classifier
 
     def process(self, item: Incoming) -> Outcome:
         """Handle ``item`` exactly once; never raises for a bad message (it is quarantined).
@@ -129,276 +128,63 @@ class Pipeline:
     def _process(self, item: Incoming) -> Outcome:
         box = self.settings.mailbox(item.mailbox)
         with self.db.session() as session:
-            record = track.find_record(session, item.mailbox, item.uidvalidity, item.uid)
-            if record is not None:
-                return repeated(record)
+            found = track.find_record(session, item.mailbox, item.uidvalidity, item.uid)
+            if found is not None:
+                return repeated(found)
+            now = self.clock.now()
             try:
                 mail = parse_message(item.raw, max_bytes=self.settings.daemon.max_message_bytes)
             except ParseError as exc:
-                return self._record(session, item, box, None, Disposition.quarantined, str(exc))
+                return record_item(
+                    session, item, box, None, Disposition.quarantined, str(exc), now=now
+                )
+            ctx = MailContext(item=item, box=box, session=session, now=now, mail=mail)
             try:
-                return self._route(session, item, box, mail)
+                return self._run(ctx, self.steps[self.kind_of(ctx)])
             except IgnoreMessage as signal:
-                return self._record(
-                    session,
-                    item,
-                    box,
-                    mail,
-                    Disposition.ignored,
-                    f"{signal.stage}: {signal.reason}",
-                )
+                return record(ctx, Disposition.ignored, f"{signal.stage}: {signal.reason}")
             except QuarantineMessage as signal:
-                return self._record(
-                    session,
-                    item,
-                    box,
-                    mail,
-                    Disposition.quarantined,
-                    f"{signal.stage}: {signal.reason}",
-                )
+                return record(ctx, Disposition.quarantined, f"{signal.stage}: {signal.reason}")
 
-    def _route(
-        self, session: Session, item: Incoming, box: MailboxSettings, mail: ParsedMail
-    ) -> Outcome:
-        for rule in self.filters:
-            reason = rule.check(mail, self.own_addresses)
-            if reason:
-                raise IgnoreMessage(reason, stage=rule.name)
-        seen = self._seen_before(session, item, box, mail)
-        if seen is not None:
-            return seen
-        thread = track.find_thread(session, mail, self.tags)
-        if thread is not None and track.may_follow_up(session, thread[0], mail):
-            return self._follow_up(session, item, box, mail, *thread)
-        triage = self.classifier.classify(mail) if self.classifier else None
-        # Naming a ticket is not enough to write into it: from anyone but its people, the
-        # mail is a request of its own, with a note of the ticket it named.
-        return self._open(session, item, box, mail, triage, named=thread)
+    def kind_of(self, ctx: MailContext) -> str:
+        """Which kind of mail this is, so which steps it takes (see STEPS)."""
+        return "request"
 
-    def _seen_before(
-        self, session: Session, item: Incoming, box: MailboxSettings, mail: ParsedMail
-    ) -> Outcome | None:
-        earlier = track.find_seen(session, mail.message_id)
-        if not earlier:
-            return None
-        now = self.clock.now()
-        first = earlier[0]
-        ticket = session.get(Ticket, first.ticket_id) if first.ticket_id else None
-        if ticket is not None and all(r.mailbox != item.mailbox for r in earlier):
-            track.note_also_to(ticket, [item.mailbox])
-            track.add_event(session, ticket, "also-sent-to", now, "duplicate", mailbox=item.mailbox)
-            reason = f"same Message-ID as ticket #{ticket.id}: also sent to {item.mailbox}"
-        else:
-            reason = (
-                f"same Message-ID already processed ({Disposition(first.disposition)}, "
-                f"{first.mailbox} UID {first.uid})"
-            )
-        folder = first.folder if first.mailbox == item.mailbox else box.folders.tickets
-        return self._record(
-            session, item, box, mail, Disposition.duplicate, reason, ticket=ticket, folder=folder
-        )
+    @staticmethod
+    def _run(ctx: MailContext, steps) -> Outcome:
+        for step in steps:
+            outcome = step.run(ctx)
+            if outcome is not None:
+                return outcome
+        return record(ctx, ctx.disposition, ctx.reason, ticket=ctx.ticket, reply=ctx.reply)
 
-    def _follow_up(
-        self,
-        session: Session,
-        item: Incoming,
-        box: MailboxSettings,
-        mail: ParsedMail,
-        ticket: Ticket,
-        how: str,
-    ) -> Outcome:
-        now = self.clock.now()
-        track.add_event(
-            session,
-            ticket,
-            "follow-up",
-            now,
-            "follow-up",
-            how=how,
-            message_id=mail.message_id,
-            sender=mail.from_addr,
-            text=(mail.new_text or mail.text)[:4000],
-        )
-        ticket.updated = now
-        if ticket.status == TicketStatus.closed:
-            ticket.status = TicketStatus.open
-            track.add_event(session, ticket, "reopened", now, "follow-up")
-        session.add(ticket)
-        return self._record(
-            session,
-            item,
-            box,
-            mail,
-            Disposition.followup,
-            f"follow-up to ticket #{ticket.id} ({how})",
-            ticket=ticket,
-        )
-
-    def _open(
-        self,
-        session: Session,
-        item: Incoming,
-        box: MailboxSettings,
-        mail: ParsedMail,
-        triage: Triage | None,
-        named: tuple[Ticket, str] | None = None,
-    ) -> Outcome:
-        now = self.clock.now()
-        ticket = track.open_ticket(session, mailbox=item.mailbox, mail=mail, triage=triage, now=now)
-        detail = triage.as_dict() if triage else {"model": "none configured"}
-        # The Reply-To is kept: its owner may follow up on the ticket too.
-        detail.update(track.people_detail(mail))
-        track.add_event(session, ticket, "opened", now, "classify", **detail)
-        if named is not None:
-            track.add_event(
-                session,
-                ticket,
-                "named-ticket",
-                now,
-                "follow-up",
-                named=named[0].id,
-                how=named[1],
-                reason="the sender is not one of the people of that ticket",
-            )
-        technical = triage is None or triage.technical
-        disposition = Disposition.ticket if technical else Disposition.not_technical
-        reply = self._reply(session, box, mail, ticket, triage)
-        reason = f"ticket #{ticket.id}" + (
-            f", {triage.topic}/{triage.faq}" if triage and technical else ""
-        )
-        if named is not None:
-            reason += f"; named ticket #{named[0].id}, not from its teacher"
-        return self._record(
-            session, item, box, mail, disposition, reason, ticket=ticket, reply=reply
-        )
-
-    def _reply(
-        self,
-        session: Session,
-        box: MailboxSettings,
-        mail: ParsedMail,
-        ticket: Ticket,
-        triage: Triage | None,
-    ) -> str | None:
-        now = self.clock.now()
-        kind, faq = ACK, None
-        if triage is not None and not triage.technical:
-            kind = NOT_TECHNICAL
-        elif triage is not None and triage.faq and triage.faq != "none":
-            kind, faq = FAQ, triage.faq
-        recipient = reply_recipient(mail)
-        refused = self._refuse_reply(session, recipient, mail)
-        if refused:
-            track.add_event(session, ticket, refused[0], now, "reply", reason=refused[1])
-            return None
+    def quarantine(self, item: Incoming, reason: str) -> Outcome:
+        """Set ``item`` aside unprocessed with ``reason``, exactly once (e.g. a mail too
+        big to download: ``item.raw`` may be its header alone, which names the sender,
+        the subject and the Message-ID in the record)."""
         try:
-            reply = self.replies.build(
-                kind=kind,
-                faq=faq,
-                mailbox=box,
-                ticket_id=ticket.id,
-                mail=mail,
-                date=now,
-                recipient=recipient,
-            )
-            raw = reply.as_bytes()
-        except (ValueError, TypeError, UnicodeError, jinja2.TemplateError) as exc:
-            track.add_event(session, ticket, "reply-impossible", now, "reply", reason=str(exc))
-            return None
-        session.add(
-            OutboxMessage(
-                ticket_id=ticket.id,
-                kind=kind,
-                sender=box.address,
-                recipient=reply.recipient,
-                message_id=reply.message_id,
-                raw=raw,
-                created=now,
-                next_attempt=now,
-            )
-        )
-        template = f"faq/{faq}" if faq else f"reply/{kind}"
-        track.add_event(
-            session,
-            ticket,
-            "reply-queued",
-            now,
-            "reply",
-            template=template,
-            message_id=reply.message_id,
-        )
-        return template
-
-    def _refuse_reply(
-        self, session: Session, recipient: str, mail: ParsedMail
-    ) -> tuple[str, str] | None:
-        """Why no automatic reply may go to ``recipient`` (event kind, reason), or None.
-
-        Counted by the normalised address the reply goes to, so that spellings of one
-        address ("victim"@x, Victim@X, a Reply-To) share one limit; and never to one of
-        our own addresses, where a reply would only feed a loop.
-        """
-        if not recipient:
-            shown = mail.reply_to or mail.from_addr
-            return "reply-impossible", f"no usable address to reply to ({shown!r})"
-        if recipient in self.own_addresses:
-            return "reply-suppressed", f"the reply would go to our own address {recipient}"
-        limits = self.settings.replies
-        since = self.clock.now() - timedelta(minutes=limits.window_minutes)
-        if track.replies_since(session, recipient, since) >= limits.max_per_sender:
-            return "reply-suppressed", (
-                f"{limits.max_per_sender} automatic replies to {recipient} "
-                f"in {limits.window_minutes} minutes already"
-            )
-        return None
-
-    def _record(
-        self,
-        session: Session,
-        item: Incoming,
-        box: MailboxSettings,
-        mail: ParsedMail | None,
-        disposition: Disposition,
-        reason: str,
-        *,
-        ticket: Ticket | None = None,
-        folder: str | None = None,
-        reply: str | None = None,
-    ) -> Outcome:
-        folder = folder or folder_for(box, disposition)
-        sender = mail.from_addr if mail else ""
-        subject = mail.subject if mail else ""
-        message_id = (
-            mail.message_id if mail else f"unparsed.{item.mailbox}.{item.uidvalidity}.{item.uid}"
-        )
-        track.record_message(
-            session,
-            mailbox=item.mailbox,
-            uidvalidity=item.uidvalidity,
-            uid=item.uid,
-            message_id=message_id,
-            sender=sender,
-            subject=subject,
-            disposition=disposition,
-            reason=reason,
-            folder=folder,
-            now=self.clock.now(),
-            ticket=ticket,
-        )
-        return Outcome(
-            disposition, reason, folder, ticket.id if ticket else None, sender, subject, reply=reply
-        )
+            mail = parse_message(item.raw, max_bytes=self.settings.daemon.max_message_bytes)
+        except ParseError:
+            mail = None
+        outcome = self._set_aside(item, mail, reason)
+        self._log(item, outcome)
+        return outcome
 
     def _quarantine_crash(self, item: Incoming) -> Outcome:
         """An unexpected error: log the traceback, set the mail aside with the reason."""
         log.exception("%s UID %s: unexpected error; quarantined", item.mailbox, item.uid)
         reason = "internal error: " + traceback.format_exc(limit=3).strip().splitlines()[-1]
+        return self._set_aside(item, None, reason)
+
+    def _set_aside(self, item: Incoming, mail: ParsedMail | None, reason: str) -> Outcome:
         box = self.settings.mailbox(item.mailbox)
         with self.db.session() as session:
-            record = track.find_record(session, item.mailbox, item.uidvalidity, item.uid)
-            if record is not None:
-                return repeated(record)
-            return self._record(session, item, box, None, Disposition.quarantined, reason)
+            found = track.find_record(session, item.mailbox, item.uidvalidity, item.uid)
+            if found is not None:
+                return repeated(found)
+            return record_item(
+                session, item, box, mail, Disposition.quarantined, reason, now=self.clock.now()
+            )
 
     def _log(self, item: Incoming, outcome: Outcome) -> None:
         log.info(
@@ -410,28 +196,3 @@ class Pipeline:
             outcome.reason,
             f", reply {outcome.reply}" if outcome.reply else "",
         )
-
-
-def repeated(record: MessageRecord) -> Outcome:
-    """The outcome already recorded for a mail seen again at the same mailbox and UID."""
-    return Outcome(
-        Disposition(record.disposition),
-        record.reason,
-        record.folder,
-        record.ticket_id,
-        record.sender,
-        record.subject,
-        repeated=True,
-    )
-
-
-def folder_for(box: MailboxSettings, disposition: Disposition) -> str:
-    folders = box.folders
-    return {
-        Disposition.ticket: folders.tickets,
-        Disposition.followup: folders.followups,
-        Disposition.duplicate: folders.tickets,
-        Disposition.not_technical: folders.not_technical,
-        Disposition.ignored: folders.ignored,
-        Disposition.quarantined: folders.quarantine,
-    }[disposition]
