@@ -5,8 +5,9 @@ daemon (run, status, replay); tickets.py lists and corrects tickets; model.py
 classifies and trains; demo.py shows the daemon on embedded servers.
 """
 
-from . import demo, model, service, tickets  # noqa: F401  (they register their commands)
-from .common import app
+# Importing a module registers its commands; the order here is the order of --help.
+from .common import app  # noqa: I001
+from . import service, tickets, model, demo  # noqa: F401
 
 __all__ = ["app", "main"]
 
