@@ -15,13 +15,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from .check import startup_check
 from .clock import Clock
 from .config import Settings
 from .db import Database, DatabaseUnavailable
 from .errors import MailboxError
 from .pipeline import Outcome, Pipeline
 from .poll import MailboxPoller, PollResult
-from .reply.build import Replies
 from .send import Outbox, Sender
 
 log = logging.getLogger(__name__)
@@ -36,17 +36,6 @@ class OnceReport:
     polls: list[PollResult]
     errors: dict[str, str]
     sent: int
-
-
-def load_classifier(settings: Settings):
-    """The trained model from the models folder, with the configured thresholds."""
-    from .triage.classify import Classifier  # scikit-learn is heavy: only when needed
-
-    return Classifier.load(
-        settings.daemon.models_dir,
-        min_confidence=settings.triage.min_confidence,
-        faq_min_confidence=settings.triage.faq_min_confidence,
-    )
 
 
 class Daemon:
@@ -64,9 +53,11 @@ class Daemon:
         self.clock = clock or Clock()
         self.db = Database(settings.database)
         self.db.migrate()
-        self.replies = Replies(settings.daemon.templates_dir)
-        self.replies.validate()
-        self.classifier = classifier if classifier is not None else load_classifier(settings)
+        # Templates, model and rules together: every problem reported at once.
+        parts = startup_check(settings, classifier)
+        self.replies, self.classifier, self.rules = parts.replies, parts.classifier, parts.rules
+        for warning in parts.warnings:
+            log.warning("%s", warning)
         self.outbox = Outbox(self.db, settings.smtp, self.clock)
         self.sender = Sender(self.outbox, settings.smtp)
         self._outbox_wake: Callable[[], None] | None = None

@@ -69,7 +69,8 @@ def _one_error(exc: BaseException) -> str:
 def _fail(headline: str, problems: list[str], code: int = 2):
     err.print(f"[bold red]{headline}[/]")
     for problem in problems:
-        err.print(f"  - {shown(problem)}", markup=False, highlight=False)
+        # soft_wrap: a long "file:line: message" stays one line, whole when copied.
+        err.print(f"  - {shown(problem)}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -132,3 +132,20 @@ def replay(
         )
     except TriageError as exc:
         _fail("Replay stopped:", [str(exc)], code=1)
+
+
+@app.command()
+def check(config: ConfigOption = None) -> None:
+    """Check the config, rules, templates and model together, as the daemon does at start."""
+    from ..check import startup_check
+    from ..errors import ConfigError
+
+    settings = _settings(config)
+    try:
+        parts = startup_check(settings)
+    except ConfigError as exc:
+        _fail("Problems found; the daemon would not start:", exc.problems, code=1)
+    for warning in parts.warnings:
+        err.print(f"  ! {shown(warning)}", markup=False, highlight=False)
+    rules = "rules checked" if parts.rules else f"no rules in {settings.daemon.rules_dir}"
+    typer.echo(f"All good: config, templates and model checked; {rules}.")
