@@ -80,7 +80,6 @@ SAMPLES: tuple[Sample, ...] = (
 )
 
 
-
 @dataclass
 class Row:
     """One sample mail as it arrived in one mailbox, and what became of it."""
@@ -140,8 +139,9 @@ def mailbox_users() -> dict[str, str]:
     return {f"helpdesk@pekes{n}.att.example": f"pekes{n}" for n in range(1, MAILBOXES + 1)}
 
 
-def write_config(workdir: Path, servers: MailServers, password: str,
-                 models_dir: Path | None = None) -> Path:
+def write_config(
+    workdir: Path, servers: MailServers, password: str, models_dir: Path | None = None
+) -> Path:
     """A configuration file like a production one, pointing at the embedded servers."""
     lines = [
         "# Written by `triage-daemon demo`; removed when the demo stops.",
@@ -180,7 +180,7 @@ def sample_bytes(sample: Sample) -> bytes:
 def schedule(per_round: int | None) -> list[list[Sample]]:
     """The samples in rounds: as SAMPLES says, or ``per_round`` at a time in the same order."""
     if per_round:
-        return [list(SAMPLES[i:i + per_round]) for i in range(0, len(SAMPLES), per_round)]
+        return [list(SAMPLES[i : i + per_round]) for i in range(0, len(SAMPLES), per_round)]
     rounds: dict[int, list[Sample]] = {}
     for sample in SAMPLES:
         rounds.setdefault(sample.round, []).append(sample)
@@ -198,13 +198,16 @@ def deliver(sample: Sample, servers: MailServers, now: datetime) -> list[Row]:
     recipients = [a for _, a in addressed if a.lower() in servers.users]
     name, address = parseaddr(str(mail.get("From", "")))
     envelope_from = "" if mail.get_content_type() == "multipart/report" else address
-    with smtplib.SMTP("127.0.0.1", servers.smtp_port, local_hostname="localhost",
-                      timeout=10) as client:
+    with smtplib.SMTP(
+        "127.0.0.1", servers.smtp_port, local_hostname="localhost", timeout=10
+    ) as client:
         client.sendmail(envelope_from, recipients, raw)
     message_id = str(mail.get("Message-ID", "")).strip().strip("<>")
     subject = str(mail.get("Subject", ""))
-    return [Row(sample, servers.users[r.lower()], message_id, name or address, subject, now)
-            for r in recipients]
+    return [
+        Row(sample, servers.users[r.lower()], message_id, name or address, subject, now)
+        for r in recipients
+    ]
 
 
 # -- what happened ------------------------------------------------------------
@@ -231,24 +234,32 @@ class Tracker:
                 break
             self._apply(*event)
             wait = 0.0
-        answered = {(parseaddr(str(m.message.get("From", "")))[1].lower(),
-                     str(m.message.get("In-Reply-To", "")).strip().strip("<>"))
-                    for m in servers.relayed}
+        answered = {
+            (
+                parseaddr(str(m.message.get("From", "")))[1].lower(),
+                str(m.message.get("In-Reply-To", "")).strip().strip("<>"),
+            )
+            for m in servers.relayed
+        }
         address = {login: a for a, login in mailbox_users().items()}
         for row in self.rows:
             row.reply_received = (address.get(row.mailbox, ""), row.message_id) in answered
 
     def _apply(self, mailbox: str, uid: int, outcome: Outcome, at: datetime) -> None:
         with self.daemon.db.session() as session:
-            message_id = session.exec(select(MessageRecord.message_id).where(
-                MessageRecord.mailbox == mailbox, MessageRecord.uid == uid)
-                .order_by(MessageRecord.id.desc())).first()
+            message_id = session.exec(
+                select(MessageRecord.message_id)
+                .where(MessageRecord.mailbox == mailbox, MessageRecord.uid == uid)
+                .order_by(MessageRecord.id.desc())
+            ).first()
             ticket = session.get(Ticket, outcome.ticket_id) if outcome.ticket_id else None
-        row = next((r for r in self.rows
-                    if r.mailbox == mailbox and r.message_id == message_id), None)
+        row = next(
+            (r for r in self.rows if r.mailbox == mailbox and r.message_id == message_id), None
+        )
         if row is None:  # not a sample (someone else's mail): show it all the same
-            row = Row(Sample("?", 0, ""), mailbox, message_id or "", outcome.sender,
-                      outcome.subject, at)
+            row = Row(
+                Sample("?", 0, ""), mailbox, message_id or "", outcome.sender, outcome.subject, at
+            )
             self.rows.append(row)
         row.outcome, row.handled = outcome, at
         if ticket is not None:
@@ -286,19 +297,24 @@ class Demo:
         self.servers.start()
         write_config(self.workdir, self.servers, self.password, self.models_dir)
         settings = load_settings(self.config_path)
-        self.daemon = Daemon(settings, classifier=self.classifier,
-                             on_outcome=lambda *args: self.tracker.on_outcome(*args))
+        self.daemon = Daemon(
+            settings,
+            classifier=self.classifier,
+            on_outcome=lambda *args: self.tracker.on_outcome(*args),
+        )
         self.tracker = Tracker(self.daemon)
-        self.thread = threading.Thread(target=self.daemon.serve, name="triage-daemon",
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.daemon.serve, name="triage-daemon", daemon=True)
         self.thread.start()
 
     def run_rounds(self, rounds: list[list[Sample]], delay: float, timeout: float) -> bool:
         """Deliver the rounds ``delay`` s apart with the table live; True once all mail was
         handled and answered, False if ``timeout`` s after the last round it was not."""
-        title = (f"triage-daemon demo · IMAP (pymap) 127.0.0.1:{self.servers.imap_port} · "
-                 f"SMTP (aiosmtpd) 127.0.0.1:{self.servers.smtp_port}")
+        title = (
+            f"triage-daemon demo · IMAP (pymap) 127.0.0.1:{self.servers.imap_port} · "
+            f"SMTP (aiosmtpd) 127.0.0.1:{self.servers.smtp_port}"
+        )
         with Live(console=self.console, refresh_per_second=8) as live:
+
             def show(caption: str) -> None:
                 live.update(table(self.tracker.rows, title, caption, self.console.width))
 
@@ -308,8 +324,9 @@ class Demo:
                     self.tracker.rows += deliver(sample, self.servers, now)
                 if number < len(rounds):
                     self._pump(show, f"round {number} of {len(rounds)} delivered", delay)
-            settled = self._pump(show, "all rounds delivered; finishing", timeout,
-                                 until=self.tracker.settled)
+            settled = self._pump(
+                show, "all rounds delivered; finishing", timeout, until=self.tracker.settled
+            )
             show("all mail handled" if settled else "timed out waiting for the daemon")
         return settled
 
@@ -330,11 +347,20 @@ class Demo:
         for login in sorted(set(mailbox_users().values())):
             folders.update(self.servers.folder_counts(login))
         with self.daemon.db.session() as session:
-            outbox = Counter(str(getattr(s, "value", s))
-                             for s in session.exec(select(OutboxMessage.status)).all())
-        return DemoSummary(self.tracker.rows, self.servers.relayed, dict(folders),
-                           self.servers.imap_port, self.servers.smtp_port, self.workdir,
-                           dict(outbox), finished)
+            outbox = Counter(
+                str(getattr(s, "value", s))
+                for s in session.exec(select(OutboxMessage.status)).all()
+            )
+        return DemoSummary(
+            self.tracker.rows,
+            self.servers.relayed,
+            dict(folders),
+            self.servers.imap_port,
+            self.servers.smtp_port,
+            self.workdir,
+            dict(outbox),
+            finished,
+        )
 
     def show_summary(self, summary: DemoSummary) -> None:
         replies = summary.replies_received
@@ -342,12 +368,20 @@ class Demo:
         for mail in (faq or replies)[:1]:
             self.console.print(reply_panel(mail))
         style = "green" if summary.finished else "red"
-        self.console.print(Panel("\n".join(summary_lines(summary)), title="Summary",
-                                 title_align="left", border_style=style))
+        self.console.print(
+            Panel(
+                "\n".join(summary_lines(summary)),
+                title="Summary",
+                title_align="left",
+                border_style=style,
+            )
+        )
         self.console.print(
             "While the demo runs, look around from another terminal:\n"
             f"  triage-daemon tickets --config {self.config_path}\n"
-            f"  triage-daemon status --config {self.config_path}", highlight=False)
+            f"  triage-daemon status --config {self.config_path}",
+            highlight=False,
+        )
 
     def close(self) -> None:
         """Stop the daemon, then the servers; remove the temporary folder. Safe to repeat."""
@@ -363,10 +397,16 @@ class Demo:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def run_demo(per_round: int | None = None, *, rounds_delay: float = 3.0,
-             until_done: bool = False, console: Console | None = None, classifier=None,
-             models_dir: Path | None = None,
-             done_timeout: float = DONE_TIMEOUT) -> DemoSummary | None:
+def run_demo(
+    per_round: int | None = None,
+    *,
+    rounds_delay: float = 3.0,
+    until_done: bool = False,
+    console: Console | None = None,
+    classifier=None,
+    models_dir: Path | None = None,
+    done_timeout: float = DONE_TIMEOUT,
+) -> DemoSummary | None:
     """Run the demo: ``per_round`` mails a round (default: SAMPLES' rounds), ``rounds_delay``
     seconds apart.
 
@@ -404,9 +444,11 @@ def run_demo(per_round: int | None = None, *, rounds_delay: float = 3.0,
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         if not until_done:
-            console.print("Demo stopped: daemon and servers shut down, temporary files "
-                          "removed. Next: examples/attica/config.toml for a real mail server.",
-                          highlight=False)
+            console.print(
+                "Demo stopped: daemon and servers shut down, temporary files "
+                "removed. Next: examples/attica/config.toml for a real mail server.",
+                highlight=False,
+            )
     return None
 
 
@@ -415,8 +457,10 @@ def _stop_on_signals() -> dict:
     stop and the temporary folder goes; returns the handlers to restore."""
     if threading.current_thread() is not threading.main_thread():
         return {}
-    return {signum: signal.signal(signum, signal.default_int_handler)
-            for signum in (signal.SIGTERM, signal.SIGHUP)}
+    return {
+        signum: signal.signal(signum, signal.default_int_handler)
+        for signum in (signal.SIGTERM, signal.SIGHUP)
+    }
 
 
 def _explain_failure(console: Console, exc: TriageError) -> None:
@@ -431,5 +475,8 @@ def _quiet_logging(console: Console) -> None:
         return
     from rich.logging import RichHandler
 
-    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s",
-                        handlers=[RichHandler(console=console, show_path=False)])
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(name)s: %(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+    )

@@ -140,8 +140,14 @@ class _Delivery:
     def __init__(self, servers: MailServers):
         self.servers = servers
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -215,8 +221,8 @@ class MailServers:
         self._stopped = asyncio.Event()
         imap = await self._start_imap()
         smtp = await self._loop.create_server(
-            lambda: SMTP(_Delivery(self), hostname=HOSTNAME, enable_SMTPUTF8=True),
-            LOOPBACK, 0)
+            lambda: SMTP(_Delivery(self), hostname=HOSTNAME, enable_SMTPUTF8=True), LOOPBACK, 0
+        )
         self.imap_port = imap.sockets[0].getsockname()[1]
         self.smtp_port = smtp.sockets[0].getsockname()[1]
         self._ready.set_result(None)
@@ -235,20 +241,31 @@ class MailServers:
         args = Namespace(passlib_cfg=None, proxy_protocol=None, inherited_sockets=None)
         # A throw-away password on the loopback: a cheap hash, checked in the loop, keeps six
         # logins from queueing for half a second each behind pymap's one-thread CPU pool.
-        config = _Config(args, host=LOOPBACK, port=0, demo_data=False, demo_user="",
-                        demo_password="", tls_enabled=False, reject_dnsbl=False,
-                        invalid_user_sleep=0.0, hash_context=BuiltinHash(rounds=1000),
-                        cpu_subsystem=Subsystem.for_asyncio())
+        config = _Config(
+            args,
+            host=LOOPBACK,
+            port=0,
+            demo_data=False,
+            demo_user="",
+            demo_password="",
+            tls_enabled=False,
+            reject_dnsbl=False,
+            invalid_user_sleep=0.0,
+            hash_context=BuiltinHash(rounds=1000),
+            cpu_subsystem=Subsystem.for_asyncio(),
+        )
         config.apply_context()
         login = Login(config)
         hashed = await Passwords(config).hash_password(self.password)
         for name in sorted(set(self.users.values())):
             await Identity(name, login, None, frozenset()).set(
-                UserMetadata(config, name, password=hashed))
+                UserMetadata(config, name, password=hashed)
+            )
             config.set_cache[name] = (_Mailboxes(), FilterSet())
         self._config = config
         callback = ProxyProtocolReader(config.proxy_protocol).get_callback(
-            _IMAPServer(login, config))
+            _IMAPServer(login, config)
+        )
         return await asyncio.start_server(callback, LOOPBACK, 0)
 
     # -- mail -----------------------------------------------------------------

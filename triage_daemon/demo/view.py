@@ -67,8 +67,14 @@ def reply_text(row: Row) -> Text:
 def table(rows: list[Row], title: str, caption: str, width: int = 200) -> Table:
     """The live table, without the columns NARROW_DROPS leaves out at ``width``."""
     hidden = {name for limit, name in NARROW_DROPS if width < limit}
-    view = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, expand=True,
-                 title_style="bold", caption_style="dim")
+    view = Table(
+        title=title,
+        caption=caption,
+        box=box.SIMPLE_HEAD,
+        expand=True,
+        title_style="bold",
+        caption_style="dim",
+    )
     # Outcome and reply keep their width; sender and subject share what is left.
     columns = {
         "time": dict(no_wrap=True, width=8),
@@ -85,10 +91,15 @@ def table(rows: list[Row], title: str, caption: str, width: int = 200) -> Table:
     for row in rows:
         at = row.handled or row.delivered
         ticket = f"#{row.outcome.ticket_id}" if row.outcome and row.outcome.ticket_id else ""
-        cells = {"time": Text(at.strftime("%H:%M:%S"), style="" if row.handled else "dim"),
-                 "mailbox": row.mailbox, "from": Text(visible(row.sender)),
-                 "subject": Text(visible(row.subject)),
-                 "outcome": outcome_text(row), "ticket": ticket, "reply sent": reply_text(row)}
+        cells = {
+            "time": Text(at.strftime("%H:%M:%S"), style="" if row.handled else "dim"),
+            "mailbox": row.mailbox,
+            "from": Text(visible(row.sender)),
+            "subject": Text(visible(row.subject)),
+            "outcome": outcome_text(row),
+            "ticket": ticket,
+            "reply sent": reply_text(row),
+        }
         view.add_row(*(cell for name, cell in cells.items() if name not in hidden))
     return view
 
@@ -106,8 +117,9 @@ def summary_lines(summary: DemoSummary) -> list[str]:
         f"{copies}: {summary.tickets_opened} tickets opened ({count(Disposition.ticket)} "
         f"technical, {count(Disposition.not_technical)} not technical), "
         f"{count(Disposition.followup)} follow-up, {count(Disposition.duplicate)} duplicate, "
-        f"{len(ignored)} ignored" + (f" ({why})" if why else "") +
-        f", {count(Disposition.quarantined)} quarantined.",
+        f"{len(ignored)} ignored"
+        + (f" ({why})" if why else "")
+        + f", {count(Disposition.quarantined)} quarantined.",
         f"Replies: {summary.replies_queued} queued, {summary.outbox.get('sent', 0)} sent, "
         f"{len(summary.replies_received)} received by the embedded SMTP server.",
         f"IMAP folders now (all mailboxes): {folders}.",
@@ -121,5 +133,10 @@ def reply_panel(mail: Relayed, lines: int = REPLY_LINES) -> Panel:
     text = text[:lines] + ["…"] if len(text) > lines else text
     head = [f"To: {mail.message.get('To', '')}", f"Subject: {mail.subject}", ""]
     body = Text("\n".join(visible(line) for line in head + text))
-    return Panel(body, title="One of the replies, as the teacher receives it",
-                 title_align="left", border_style="dim", expand=False)
+    return Panel(
+        body,
+        title="One of the replies, as the teacher receives it",
+        title_align="left",
+        border_style="dim",
+        expand=False,
+    )
