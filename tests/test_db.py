@@ -167,3 +167,21 @@ def test_errors_about_the_data_pass_through(database):
         connection.execute(text("SELECT * FROM no_such_table"))
     assert not isinstance(info.value, DatabaseUnavailable)
     assert not is_outage(info.value)
+
+
+def test_the_migrations_make_the_schema_the_tables_describe(db_url):
+    """A column or index added to tables.py without a migration (or the reverse) fails."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    db = Database(db_url)
+    db.migrate()
+    try:
+        with db.engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": False})
+            diffs = compare_metadata(context, SQLModel.metadata)
+    finally:
+        db.dispose()
+    # alembic_version is Alembic's own table.
+    assert [d for d in diffs if "alembic_version" not in repr(d)] == []

@@ -68,6 +68,7 @@ class Daemon:
             self.classifier,
             self.clock,
             on_outbox=self._wake_outbox,
+            rules=self.rules,
         )
         self.pollers = [
             MailboxPoller(

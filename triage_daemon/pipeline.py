@@ -24,6 +24,7 @@ from .errors import IgnoreMessage, ParseError, QuarantineMessage
 from .parse.addresses import normalise
 from .parse.message import parse_message
 from .reply.build import Replies
+from .rules import Rules
 from .steps import Classifier, Deps, build_steps
 from .steps.record import record, record_item, repeated
 from .tables import Disposition
@@ -61,6 +62,9 @@ STEPS: dict[str, tuple[str, ...]] = {
         "follow-up",
         "classify",
         "open-ticket",
+        # After the ticket exists (its id is in the reason), before the reply (an
+        # override may change the topic, and so whether an FAQ answer fits).
+        "route",
         "acknowledge",
     ),
 }
@@ -77,6 +81,7 @@ class Pipeline:
         classifier: Classifier | None = None,
         clock: Clock | None = None,
         on_outbox: Callable[[], None] | None = None,
+        rules: Rules | None = None,
     ):
         self.settings = settings
         self.db = db
@@ -89,6 +94,7 @@ class Pipeline:
             clock=self.clock,
             own_addresses=frozenset(normalise(a) for a in settings.own_addresses),
             tags={box.name: box.tag for box in settings.mailboxes},
+            rules=rules,
         )
         self.steps = {kind: build_steps(names, self.deps) for kind, names in STEPS.items()}
 

@@ -87,7 +87,10 @@ class Ticket(SQLModel, table=True):
     confidence: float | None = None
     review: bool = False
     explain: str = Field(default="", sa_column=Column(Text))
-    assignee: str | None = Field(default=None, max_length=320)
+    # Who the ticket is assigned to (desk/route.py): a specialist or the coordinator.
+    assignee: str | None = Field(default=None, index=True, max_length=320)
+    assignee_role: str | None = Field(default=None, max_length=16)
+    assigned_at: datetime | None = None
     # Other helpdesks the same mail was sent to, comma-separated mailbox names.
     also_to: str = Field(default="", max_length=512)
 

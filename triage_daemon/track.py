@@ -7,10 +7,11 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import bindparam, case, func
 from sqlmodel import Session, select
 
 from .context import ParsedMail, Triage
+from .desk.route import NEVER, Load
 from .parse.addresses import normalise
 from .tables import (
     Disposition,
@@ -208,3 +209,18 @@ def note_also_to(ticket: Ticket, mailboxes: Iterable[str]) -> None:
         if name != ticket.mailbox and name not in names:
             names.append(name)
     ticket.also_to = ",".join(names)
+
+
+def assignment_load(session: Session, addresses: list[str]) -> dict[str, Load]:
+    """Each person's open tickets and last assignment, for routing (missing: none yet)."""
+    if not addresses:
+        return {}
+    open_count = func.sum(case((Ticket.status == TicketStatus.open, 1), else_=0))
+    statement = (
+        select(Ticket.assignee, open_count, func.max(Ticket.assigned_at))
+        .where(Ticket.assignee.in_(addresses))
+        .group_by(Ticket.assignee)
+    )
+    with session.no_autoflush:
+        rows = session.exec(statement).all()
+    return {who: Load(int(count or 0), last or NEVER) for who, count, last in rows}

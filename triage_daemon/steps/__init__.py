@@ -18,6 +18,7 @@ from ..config import Settings
 from ..context import MailContext, Outcome, ParsedMail, Triage
 from ..errors import ConfigError
 from ..reply.build import Replies
+from ..rules import Rules
 
 
 class Classifier(Protocol):  # the part of triage.classify.Classifier the steps use
@@ -36,6 +37,8 @@ class Deps:
     own_addresses: frozenset[str]
     # mailbox name -> the tag its tickets carry in subjects ("ΠΕΚΕΣ1").
     tags: dict[str, str]
+    # The coordinator's rules; None when the config names no rules (no routing).
+    rules: Rules | None = None
 
 
 class Step(Protocol):
@@ -51,9 +54,10 @@ def registry() -> dict[str, Callable[[Deps], Step]]:
     from .classify import Classify
     from .follow_up import FollowUp
     from .open_ticket import OpenTicket
+    from .route import Route
     from .seen import SeenBefore
 
-    steps = (AutomaticMail, SeenBefore, FollowUp, Classify, OpenTicket, Acknowledge)
+    steps = (AutomaticMail, SeenBefore, FollowUp, Classify, OpenTicket, Route, Acknowledge)
     return {step.name: step for step in steps}
 
 
