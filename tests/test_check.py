@@ -102,3 +102,26 @@ def test_rules_check_against_the_config_mailboxes(attica):
     )
     assert result.exit_code == 1
     assert "το ΠΕΚΕΣ «pekes7» δεν είναι γραμματοκιβώτιο του config" in result.output
+
+
+def test_rules_explain_names_the_specialist_and_why(attica, tmp_path):
+    from mailfactory import request
+
+    mail = tmp_path / "webex.eml"
+    mail.write_bytes(
+        request(
+            subject="Οι μαθητές μένουν στην αναμονή",
+            body="Καλημέρα, οι μαθητές μου μένουν στο lobby του Webex και δεν μπαίνουν.",
+        )
+    )
+    args = ["rules", "explain", "--config", str(attica / "config.toml"), str(mail)]
+    result = runner.invoke(app, args, env=ENV)
+    assert result.exit_code == 0, result.output
+    assert "ΠΕΚΕΣ / PEKES: pekes1 (1ο ΠΕΚΕΣ Αττικής)" in result.output
+    assert "θέμα / topic: webex" in result.output
+    assert "ανάθεση / assignee: Μαρία Κωνσταντίνου <m.konstantinou@pekes1.att.example>" in (
+        result.output
+    )
+    assert "γιατί / why: το θέμα από το μοντέλο" in result.output
+    other = runner.invoke(app, [*args[:-1], "--mailbox", "pekes6", str(mail)], env=ENV)
+    assert "e.spyropoulou@pekes6.att.example" in other.output
