@@ -1,218 +1,148 @@
-"""The outbox: claim due mail from the database and send it over SMTP, each exactly once.
+"""Sending the outbox over SMTP: each reply at most once, and one bad reply never stops the rest.
 
-A row is claimed (pending -> sending) by a conditional UPDATE, so several workers,
-or several daemons sharing one PostgreSQL, never send the same row. A relay that
-cannot be reached is the relay's fault, not the mail's: the sender backs off as a
-whole and no row spends an attempt. A 4xx answer to one mail puts that row back
-with exponential backoff; a 5xx, or too many attempts, marks it failed for
-`status` to show. A row claimed by a process that died (kill -9) is put back at the
-next start on the same host, or after ``STALE_CLAIM`` from anywhere; if that process
-died in the instant between the relay's "250 OK" and our commit, the reply goes
-twice with the same Message-ID: that instant is the only at-least-once gap.
+A relay that cannot be reached is the relay's fault, not the mail's: the sender backs
+off as a whole and no row spends an attempt. A 4xx answer to one mail puts that row
+back with exponential backoff; a 5xx, too many attempts, or any other error in one
+mail's transaction (an address the SMTP client refuses, say) marks that row failed
+with the reason, for `status` to show, and the next one goes.
+
+Never twice: the final dot of each mail is preceded by a durable line in the sent
+journal (journal.py says why there and not after the 250), so a reply the relay may
+have is never put back for sending, whether the daemon is killed or the connection
+breaks while the relay answers. What remains is the other side of that choice: a
+crash in the microseconds between that line and the dot's write() loses the reply
+(it is counted as sent), as does one while a relay that would have refused the mail
+at the dot is answering.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import Enum
 
 import aiosmtplib
-from sqlalchemy import bindparam, update
-from sqlmodel import select
+from aiosmtplib import SMTPDataError, SMTPStatus
 
-from .clock import Clock
 from .config import SMTPSettings, TLSMode
-from .db import Database
-from .tables import OutboxMessage, OutboxStatus
+from .journal import JournalError, Outcomes, SentJournal, recover
+from .outbox import Claimed, Outbox
 
 log = logging.getLogger(__name__)
 
-STALE_CLAIM = timedelta(minutes=10)
-# Small batches keep few rows in flight per connection when a process dies.
-CLAIM_BATCH = 10
-HOST = socket.gethostname()
-# Run once per mail: built once, with bound parameters.
-MARK_SENT = (
-    update(OutboxMessage)
-    .where(OutboxMessage.id == bindparam("row_id"))
-    .values(status=OutboxStatus.sent, sent_at=bindparam("sent_at"), last_error=None)
-)
+# RFC 5321 section 4.5.3.2.6: wait 10 minutes for the answer to the final dot, however
+# short the other timeouts; giving up sooner is what RFC 1047 says makes duplicates.
+DOT_TIMEOUT = 600.0
+LINE_END = re.compile(rb"\r\n|\r|\n")
+# RFC 5321 section 4.5.2: a line of the message that starts with "." gets one more.
+LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 
 
-def process_tag() -> str:
-    return f"{HOST}:{os.getpid()}"
+class PauseSending(Exception):
+    """Nothing can be sent now (relay unreachable, journal unwritable): back off as a whole."""
+
+
+class RelayDown(PauseSending):
+    """The SMTP relay cannot be reached."""
+
+
+class DotUnanswered(Exception):
+    """The final dot was written but no answer was read: the relay may have the mail."""
+
+
+class Result(Enum):
+    sent = "sent"  # the relay said 250
+    assumed = "assumed"  # the dot went out, the connection died before the answer
+    failed = "failed"  # recorded as a failed attempt; the connection is usable
+    broken = "broken"  # recorded as a failed attempt; the connection is not
 
 
 @dataclass
-class Claimed:
-    id: int
-    recipient: str
-    raw: bytes
-    attempts: int
+class Batch:
+    """One claimed batch on one connection, and what became of each of its rows."""
 
+    items: list[Claimed]
+    outcomes: Outcomes = field(default_factory=Outcomes)
+    done: set[int] = field(default_factory=set)
 
-class Outbox:
-    """Database side of the outbox (synchronous; called through threads from async code)."""
+    def record(self, item: Claimed, result: Result) -> None:
+        self.done.add(item.id)
+        if result is Result.sent:
+            self.outcomes.accepted.append(item.message_id)
+        elif result is Result.assumed:
+            self.outcomes.assumed.append(item.message_id)
 
-    def __init__(self, db: Database, smtp: SMTPSettings, clock: Clock):
-        self.db = db
-        self.smtp = smtp
-        self.clock = clock
-
-    def claim(self, limit: int = CLAIM_BATCH) -> list[Claimed]:
-        """Take up to ``limit`` due rows in one statement (pending -> sending).
-
-        The UPDATE re-checks ``status = pending`` on each row it changes, so of two
-        workers (or two daemons on one PostgreSQL) racing for a row only one gets it;
-        on PostgreSQL the sub-select also skips rows another transaction holds.
-        """
-        now = self.clock.now()
-        due = (
-            select(OutboxMessage.id)
-            .where(OutboxMessage.status == OutboxStatus.pending, OutboxMessage.next_attempt <= now)
-            .order_by(OutboxMessage.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        statement = (
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(due), OutboxMessage.status == OutboxStatus.pending)
-            .values(status=OutboxStatus.sending, claimed_at=now, claimed_by=process_tag())
-            .returning(
-                OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.raw, OutboxMessage.attempts
-            )
-        )
-        with self.db.connection() as connection:
-            rows = connection.execute(statement).all()
-        return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
-
-    def sent(self, row_id: int) -> None:
-        params = {"row_id": row_id, "sent_at": self.clock.now()}
-        with self.db.connection() as connection:
-            connection.execute(MARK_SENT, params)
-
-    def failed(self, item: Claimed, error: str, permanent: bool) -> None:
-        attempts = item.attempts + 1
-        give_up = permanent or attempts >= self.smtp.max_attempts
-        delay = min(self.smtp.retry_base_seconds * 2 ** (attempts - 1), self.smtp.retry_max_seconds)
-        with self.db.session() as session:
-            session.exec(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == item.id)
-                .values(
-                    status=OutboxStatus.failed if give_up else OutboxStatus.pending,
-                    attempts=attempts,
-                    last_error=error[:2000],
-                    next_attempt=self.clock.now() + timedelta(seconds=delay),
-                )
-            )
-        log.warning(
-            "outbox #%s to %s: %s (%s)",
-            item.id,
-            item.recipient,
-            error,
-            "gave up" if give_up else f"retry in {delay:.0f} s",
-        )
-
-    def release(self, items: list[Claimed]) -> None:
-        """Put claimed rows back untouched (they were never tried)."""
-        if not items:
-            return
-        with self.db.session() as session:
-            session.exec(
-                update(OutboxMessage)
-                .where(
-                    OutboxMessage.id.in_([i.id for i in items]),
-                    OutboxMessage.status == OutboxStatus.sending,
-                )
-                .values(status=OutboxStatus.pending, claimed_at=None, claimed_by=None)
-            )
-
-    def release_stale(self) -> int:
-        """Put back rows left in `sending` by a process that died: one of this host's
-        that no longer runs, or any claim older than STALE_CLAIM."""
-        cutoff = self.clock.now() - STALE_CLAIM
-        with self.db.session() as session:
-            rows = session.exec(
-                select(OutboxMessage.id, OutboxMessage.claimed_by, OutboxMessage.claimed_at).where(
-                    OutboxMessage.status == OutboxStatus.sending
-                )
-            ).all()
-            orphans = [row_id for row_id, by, at in rows if _orphan(by, at, cutoff)]
-            if orphans:
-                session.exec(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id.in_(orphans))
-                    .values(status=OutboxStatus.pending, claimed_at=None, claimed_by=None)
-                )
-            return len(orphans)
-
-    def due(self) -> int:
-        """How many rows are pending and due now."""
-        with self.db.session() as session:
-            return len(
-                session.exec(
-                    select(OutboxMessage.id).where(
-                        OutboxMessage.status == OutboxStatus.pending,
-                        OutboxMessage.next_attempt <= self.clock.now(),
-                    )
-                ).all()
-            )
-
-
-def _orphan(claimed_by: str | None, claimed_at: datetime | None, cutoff: datetime) -> bool:
-    if claimed_at is None or claimed_at < cutoff:
-        return True
-    host, _, pid = (claimed_by or "").rpartition(":")
-    if host != HOST or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    return False
-
-
-class RelayDown(Exception):
-    """The SMTP relay cannot be reached: back off as a whole."""
+    def untried(self) -> list[Claimed]:
+        return [item for item in self.items if item.id not in self.done]
 
 
 class Sender:
     """Sends claimed rows over ``connections`` parallel SMTP connections."""
 
-    def __init__(self, outbox: Outbox, smtp: SMTPSettings):
+    def __init__(self, outbox: Outbox, smtp: SMTPSettings, journal: SentJournal):
         self.outbox = outbox
         self.smtp = smtp
+        self.journal = journal
         self.clock = outbox.clock
         self.down_since: datetime | None = None
         self.retry_at: datetime | None = None
         self.failures = 0
         self.last_error = ""
 
+    def recover(self) -> int:
+        """At start-up, before anything is sent: apply the journals of dead processes to
+        the outbox, then put back the rows they had claimed but not handed over.
+
+        Returns how many rows the journals marked sent.
+        """
+        found = recover(self.journal.directory, self.outbox.settle)
+        confirmed = sum(len(o.accepted) for o in found)
+        assumed = sum(len(o.assumed) for o in found)
+        if found:
+            log.info(
+                "sent journal: %d journal(s) of stopped processes applied: %d replies "
+                "accepted by the relay, %d whose dot went out unanswered, counted as sent",
+                len(found),
+                confirmed,
+                assumed,
+            )
+        released = self.outbox.release_stale()
+        if released:
+            log.info("outbox: %d claimed but unsent replies put back", released)
+        return confirmed + assumed
+
     async def drain(self) -> int:
-        """Send everything due now; returns how many were sent. Never raises for SMTP trouble."""
+        """Send everything due now; returns how many were sent.
+
+        Never raises for SMTP trouble or for one mail's error; a database error is
+        raised after the claimed rows that were not handed over have been put back.
+        """
         if self.retry_at is not None and self.clock.now() < self.retry_at:
             return 0
+        if self.journal.unsettled:
+            # An earlier batch reached the relay but its database update failed.
+            await asyncio.to_thread(self._settle, self.journal.outcomes())
         results = await asyncio.gather(
             *(self._worker() for _ in range(self.smtp.connections)), return_exceptions=True
         )
-        down = [r for r in results if isinstance(r, RelayDown)]
+        self.journal.compact()
+        paused = [r for r in results if isinstance(r, PauseSending)]
         for other in results:
-            if isinstance(other, BaseException) and not isinstance(other, RelayDown):
+            if isinstance(other, BaseException) and not isinstance(other, PauseSending):
                 raise other
-        if down and not any(isinstance(r, int) and r for r in results):
-            self._relay_down(str(down[0]))
+        if paused and not any(isinstance(r, int) and r for r in results):
+            self._pause(str(paused[0]))
         else:
             self.failures, self.retry_at, self.down_since = 0, None, None
         return sum(r for r in results if isinstance(r, int))
 
-    def _relay_down(self, error: str) -> None:
+    def close(self) -> None:
+        self.journal.close()
+
+    def _pause(self, error: str) -> None:
         self.failures += 1
         delay = min(
             self.smtp.retry_base_seconds * 2 ** (self.failures - 1), self.smtp.retry_max_seconds
@@ -221,7 +151,7 @@ class Sender:
         self.retry_at = self.clock.now() + timedelta(seconds=delay)
         self.last_error = error
         log.warning(
-            "SMTP relay %s:%s unreachable (%s); next try in %.0f s",
+            "sending paused (relay %s:%s): %s; next try in %.0f s",
             self.smtp.host,
             self.smtp.port,
             error,
@@ -229,39 +159,122 @@ class Sender:
         )
 
     async def _worker(self) -> int:
-        sent = 0
         try:
             client = await self._connect()
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise RelayDown(str(exc) or repr(exc)) from exc
+        sent = 0
         try:
-            while True:
-                batch = await asyncio.to_thread(self.outbox.claim)
-                if not batch:
-                    return sent
-                for index, item in enumerate(batch):
-                    try:
-                        # RFC 3834 section 3.3: automatic replies go with a null envelope
-                        # sender, so that nothing bounces back into a loop.
-                        await client.sendmail("", [item.recipient], item.raw)
-                    except aiosmtplib.SMTPRecipientsRefused as exc:
-                        await asyncio.to_thread(self.outbox.failed, item, str(exc), _permanent(exc))
-                        continue
-                    except aiosmtplib.SMTPResponseException as exc:
-                        await asyncio.to_thread(self.outbox.failed, item, str(exc), exc.code >= 500)
-                        continue
-                    except (aiosmtplib.SMTPException, OSError) as exc:
-                        # The connection broke mid-mail: that mail spends an attempt, the
-                        # rest were never tried.
-                        await asyncio.to_thread(
-                            self.outbox.failed, item, str(exc) or repr(exc), False
-                        )
-                        await asyncio.to_thread(self.outbox.release, batch[index + 1 :])
-                        return sent
-                    await asyncio.to_thread(self.outbox.sent, item.id)
-                    sent += 1
+            while batch := await asyncio.to_thread(self.outbox.claim):
+                done, usable = await self._send_batch(client, Batch(batch))
+                sent += done
+                if not usable:
+                    break
+            return sent
         finally:
             await _close(client)
+
+    async def _send_batch(self, client: aiosmtplib.SMTP, batch: Batch) -> tuple[int, bool]:
+        """Send one batch; returns how many went and whether the connection is still usable.
+
+        Whatever happens, the rows that went are settled and the untried ones put back.
+        """
+        try:
+            for item in batch.items:
+                result = await self._send_one(client, item)
+                batch.record(item, result)
+                if result in (Result.broken, Result.assumed):
+                    break
+        finally:
+            await asyncio.to_thread(self._finish, batch)
+        sent = len(batch.outcomes.accepted) + len(batch.outcomes.assumed)
+        return sent, len(batch.done) == len(batch.items) and client.is_connected
+
+    def _finish(self, batch: Batch) -> None:
+        try:
+            if batch.outcomes:
+                self._settle(batch.outcomes)
+        finally:
+            self.outbox.release(batch.untried())
+
+    def _settle(self, outcomes: Outcomes) -> None:
+        self.outbox.settle(outcomes)
+        self.journal.settled([*outcomes.accepted, *outcomes.assumed])
+
+    async def _send_one(self, client: aiosmtplib.SMTP, item: Claimed) -> Result:
+        """One mail's transaction; every outcome but an unwritable journal is recorded."""
+        try:
+            await self._transaction(client, item)
+            return Result.sent
+        except DotUnanswered as exc:
+            log.warning("outbox #%s to %r: %s", item.id, item.recipient, exc)
+            return Result.assumed
+        except JournalError as exc:
+            raise PauseSending(str(exc)) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            # RFC 5321 section 4.2.1: 4yz is transient, 5yz permanent.
+            return await self._failed(client, item, str(exc), exc.code >= 500)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            # The connection broke before the dot: that mail spends an attempt.
+            client.close()
+            await asyncio.to_thread(self.outbox.failed, item, str(exc) or repr(exc), False)
+            return Result.broken
+        except Exception as exc:
+            # Not the relay's answer but this mail's own fault (aiosmtplib refuses a
+            # control character in an address with ValueError): it will fail again.
+            log.exception("outbox #%s to %r: cannot be sent", item.id, item.recipient)
+            reason = f"cannot be sent: {type(exc).__name__}: {exc}"
+            return await self._failed(client, item, reason, True)
+
+    async def _failed(
+        self, client: aiosmtplib.SMTP, item: Claimed, reason: str, permanent: bool
+    ) -> Result:
+        await asyncio.to_thread(self.outbox.failed, item, reason, permanent)
+        if await _reset(client):
+            return Result.failed
+        return Result.broken
+
+    async def _transaction(self, client: aiosmtplib.SMTP, item: Claimed) -> None:
+        # RFC 3834 section 3.3: automatic replies go with a null envelope sender, so that
+        # nothing bounces back into a loop.
+        await client.mail("")
+        await client.rcpt(item.recipient)
+        reply = await client.execute_command(b"DATA")
+        if reply.code != SMTPStatus.start_input:
+            raise SMTPDataError(reply.code, reply.message)
+        await self._data(client, item)
+
+    async def _data(self, client: aiosmtplib.SMTP, item: Claimed) -> None:
+        """The message, the journal line, then the final dot.
+
+        aiosmtplib writes the message and its final dot in one piece and has no hook
+        between them, which is the one place the journal line must go: before it the
+        relay cannot have the mail (a connection closed before the dot is discarded,
+        RFC 5321 section 4.1.1.4), after it the relay may. So this part of the DATA
+        exchange is written here, on the client's own protocol object.
+        """
+        protocol = client.protocol
+        if protocol is None or protocol.transport is None:
+            raise aiosmtplib.SMTPServerDisconnected("connection lost before the data")
+        protocol.write(_stuffed(item.raw))
+        try:
+            await _flushed(protocol.transport, self.smtp.timeout)
+            self.journal.before_dot(item.message_id)
+        except BaseException:
+            # Inside DATA only the dot ends the mail, and no command can be sent: drop the
+            # connection, and the relay discards what it has.
+            client.close()
+            raise
+        try:
+            protocol.write(b".\r\n")
+            reply = await protocol.read_response(timeout=DOT_TIMEOUT)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
+            raise DotUnanswered(f"no answer to the final dot ({exc or repr(exc)})") from exc
+        if reply.code != SMTPStatus.completed:
+            self.journal.refused(item.message_id)
+            raise SMTPDataError(reply.code, reply.message)
+        self.journal.accepted(item.message_id)
 
     async def _connect(self) -> aiosmtplib.SMTP:
         s = self.smtp
@@ -278,12 +291,37 @@ class Sender:
         return client
 
 
-def _permanent(exc: aiosmtplib.SMTPRecipientsRefused) -> bool:
-    return all(getattr(r, "code", 0) >= 500 for r in exc.recipients)
+def _stuffed(raw: bytes) -> bytes:
+    """The message as DATA carries it: CRLF line ends, leading dots doubled, a final CRLF."""
+    data = LEADING_DOT.sub(b"..", LINE_END.sub(b"\r\n", raw))
+    return data if data.endswith(b"\r\n") else data + b"\r\n"
+
+
+async def _flushed(transport: asyncio.BaseTransport, timeout: float) -> None:
+    """Wait until the message has left our buffers: the dot's write() is then the moment
+    the relay can have the mail, and the journal line just before it says so."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while transport.get_write_buffer_size():  # type: ignore[attr-defined]
+        if asyncio.get_running_loop().time() > deadline:
+            raise aiosmtplib.SMTPTimeoutError("the relay stopped reading the message")
+        await asyncio.sleep(0.001)
+
+
+async def _reset(client: aiosmtplib.SMTP) -> bool:
+    """RSET after a mail's failure, so the next starts on a clean envelope; False if the
+    connection is no longer usable."""
+    if not client.is_connected:
+        return False
+    try:
+        await client.rset()
+    except (aiosmtplib.SMTPException, OSError):
+        client.close()
+        return False
+    return True
 
 
 async def _close(client: aiosmtplib.SMTP | None) -> None:
-    if client is None:
+    if client is None or not client.is_connected:
         return None
     try:
         await client.quit()
