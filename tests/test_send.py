@@ -334,13 +334,13 @@ def test_refused_at_the_dot_is_a_failure_not_a_send(database, journal):
         server.stop()
 
 
-def test_unwritable_journal_pauses_sending_and_charges_nothing(database, sink, journal):
+def test_journal_writer_gone_pauses_sending_and_charges_nothing(database, sink, journal):
     clock = FrozenClock()
     queue(database, clock, 3)
-    journal.close()
+    journal.close()  # as if the writer had died
     sender = sender_for(database, clock, settings(sink.port), journal)
     assert asyncio.run(sender.drain()) == 0
-    assert "journal" in sender.last_error
+    assert "journal writer" in sender.last_error
     assert sender.retry_at == clock.now() + timedelta(seconds=60)
     # The relay got the message but never its dot: it has no mail.
     assert sink.received == []
@@ -378,9 +378,9 @@ import os, signal, sys
 from pathlib import Path
 from triage_daemon.journal import SentJournal
 journal = SentJournal(Path(sys.argv[1]))
-journal.before_dot("r0-teacher@sch.gr")                  # dot out, answer never read
-journal.before_dot("r1-teacher@sch.gr"); journal.accepted("r1-teacher@sch.gr")
-journal.before_dot("r2-teacher@sch.gr"); journal.refused("r2-teacher@sch.gr")
+journal.dot_written("r0-teacher@sch.gr")                  # dot out, answer never read
+journal.dot_written("r1-teacher@sch.gr"); journal.accepted("r1-teacher@sch.gr")
+journal.dot_written("r2-teacher@sch.gr"); journal.refused("r2-teacher@sch.gr")
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
@@ -408,3 +408,30 @@ def test_start_up_applies_a_dead_process_journal_before_sending(database, sink, 
     ]
     # Applying it again changes nothing: recovery is idempotent per row.
     assert sender.recover() == 0
+
+
+def test_interrupted_after_the_dot_settles_it_and_puts_back_the_rest(database, sink, journal):
+    clock = FrozenClock()
+    queue(database, clock, 3)
+    sender = sender_for(database, clock, settings(sink.port, connections=1), journal)
+    original = SentJournal.send_dot
+
+    def then_cancelled(self, connection, message_id):
+        original(self, connection, message_id)
+        raise asyncio.CancelledError  # as on a shutdown, while the relay answers
+
+    SentJournal.send_dot = then_cancelled
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            asyncio.run(sender.drain())
+    finally:
+        SentJournal.send_dot = original
+    # The first one's dot went: it counts as sent, and is never sent again.
+    assert statuses(database) == ["sent", "pending", "pending"]
+    assert "never read" in rows(database)[0].last_error
+    assert asyncio.run(sender.drain()) == 2
+    assert sorted(r.data.split(b"Subject: ")[1][:7] for r in sink.received) == [
+        b"reply 0",
+        b"reply 1",
+        b"reply 2",
+    ]

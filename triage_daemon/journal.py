@@ -3,34 +3,48 @@
 Why a file and not the database: the old "sent" mark was a database commit after the
 relay's 250, and on SQLite it waited behind the mailbox workers, each holding the one
 writer lock for a whole mail's transaction; a SIGKILL in that wait sent the reply again
-after the restart (issue 9: 17 doubles in one campaign). An append to a file of our own
-waits for nobody but the disk (fdatasync 0.2 ms p50 here).
+after the restart (issue 9: 17 doubles in one campaign). Measured under load
+(bench/bench_send.py), that commit came p50 1.4 ms, p99 120-300 ms after the 250.
 
-Why the record is written *before* the final dot, not after the 250: measured against
-Postfix here, the relay spends 43-55 % of each transaction between our final dot and its
-250 (queue file written and fsynced); a process killed in that time has handed the mail
-over without hearing so, and with four connections nearly every kill during sending
-lands there. So the journal says "the dot goes now" (fsynced) just before the dot is
-written, and "250" after it (not fsynced: a lost "250" line reads as "the dot went",
-which is handled the same way). At recovery a mail whose dot went out is counted as
-sent, whether or not the 250 was read: never twice, at the price of one reply lost if
-the process dies in the microseconds between this record and the dot's write(), or
-while a relay that would have refused the mail at the dot was answering.
+Why the line goes with the final dot, not after the relay's 250: measured against
+Postfix here, the relay spends 43-55 % of each transaction between our final dot and
+its 250 (its queue file written and fsynced); a process killed in that time has
+handed the mail over without hearing so, and with four connections nearly every kill
+during sending lands there. So the line "dot" is written straight after the dot has
+left, and "250" when the answer is read. At recovery a reply whose dot went out counts
+as sent, answered or not.
 
-Each process writes its own file, named by its pid and start time, and holds an
-exclusive flock on it for its whole life; the kernel drops the lock when the process
-dies, however it dies. At start-up every file in the folder that can be locked belongs
-to a process that is gone: it is read, applied to the outbox (idempotent per row, by
-Message-ID), and deleted. Several daemons may therefore share one folder, and several
-instances one database, each with its own folder.
+Why a process of its own (journal_writer.py) sends the dot and writes the line: in the
+daemon, between the dot's send() and the line's write(), this thread may wait for the
+GIL behind a mailbox thread, or for the CPU on a loaded machine; measured under load,
+dot -> line took p50 0.6 ms, p99 32 ms (p50 43 us, p99 6.7 ms even with both calls
+keeping the GIL), so a kill while sending at 150 replies/s doubled one about once in a
+hundred. The daemon now asks for both in one message, a single system call that the
+kernel completes or not at all, and the writer, which a kill of the daemon does not
+touch, does the two. What remains: a power cut before the line's fdatasync returns, or
+a SIGKILL of the writer itself (a whole process group killed) between its send() and
+write(), sends that reply again; a relay that would have refused the mail at the dot,
+answering while the daemon dies, makes the reply count as sent. Over TLS the dot must
+go through the daemon's own TLS transport, and the daemon's window comes back.
+
+Each daemon's journal is its own file, named by its pid and start time, and locked
+(flock) by its writer, which lives until the daemon is gone and every message it sent
+is done. At start-up every journal whose daemon is gone is read (once its writer has
+finished), applied to the outbox by Message-ID (idempotent per row) and deleted.
+Several daemons may share one folder, and several instances one database, each
+instance with its own folder.
 """
 
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import logging
 import os
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -41,18 +55,23 @@ from .errors import TriageError
 log = logging.getLogger(__name__)
 
 SUFFIX = ".journal"
+WRITER = Path(__file__).with_name("journal_writer.py")
 # The states a journal line records for one reply; the last line for a Message-ID wins.
-DOT = "dot"  # the final dot is being written: the relay may have the mail from now on
+DOT = "dot"  # the final dot has left: the relay may have the mail from now on
 ACCEPTED = "250"  # the relay accepted it
 REFUSED = "refused"  # the relay answered the dot with an error: it does not have the mail
 STATES = (DOT, ACCEPTED, REFUSED)
 # Truncate the file once everything in it is in the database and it has grown this much:
 # truncating after every drain would cost a metadata write each time for nothing.
 COMPACT_BYTES = 256 * 1024
+# The writer answers within milliseconds; these bound a writer that has stopped.
+WRITER_TIMEOUT = 10.0
+# How long recovery waits for the writer of a daemon that died to finish its queue.
+RECOVERY_WAIT = 30.0
 
 
 class JournalError(TriageError):
-    """The journal cannot be written: no reply may be sent until it can."""
+    """The journal cannot be created, or a line cannot be written to it."""
 
 
 @dataclass
@@ -77,40 +96,85 @@ class Outcomes:
 
 
 class SentJournal:
-    """This process's journal file, locked for its lifetime. Not thread-safe: one event loop."""
+    """This daemon's journal, written by its writer process. One event loop uses it."""
 
     def __init__(self, directory: Path):
         self.directory = directory
+        self.path = directory / f"{os.getpid()}-{time.time_ns()}{SUFFIX}"
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            self.path = directory / f"{os.getpid()}-{time.time_ns()}{SUFFIX}"
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
-            self._fd: int | None = os.open(self.path, flags, 0o600)
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            # The new name must survive a power cut as well as the lines written into it.
-            _fsync_directory(directory)
+            self._requests, self._answers, self._writer = _start_writer(self.path)
         except OSError as exc:
             raise JournalError(
                 f"cannot create the sent journal in {directory}: {exc} "
                 "(the daemon's data_dir must be a writable local folder)"
             ) from exc
+        self._ids = itertools.count(1)
         self.size = 0
         # Replies the journal knows about whose outcome the database does not have yet.
         self.unsettled: dict[str, str] = {}
+        # The last failure to write (disk full, writer gone), until a write succeeds: the
+        # sender stops after the mail in hand, whose outcome goes to the database only.
+        self.failing: JournalError | None = None
+        # The writer's word on each dot: True sent, or why not.
+        self._dots: dict[str, bool | str] = {}
+        self._pong = False
 
-    def before_dot(self, message_id: str) -> None:
-        """Durably record that the final dot of ``message_id`` is about to be written."""
-        self._append(DOT, message_id, sync=True)
+    # -- connections and dots ---------------------------------------------------------
+
+    def open_connection(self, sock: socket.socket) -> str:
+        """Hand the writer a copy of an SMTP connection's socket; returns its id."""
+        connection = str(next(self._ids))
+        self._send(f"open {connection}".encode(), [sock.fileno()])
+        return connection
+
+    def close_connection(self, connection: str) -> None:
+        """The writer closes its copy: until then the connection stays open."""
+        self._send(f"close {connection}".encode())
+
+    def send_dot(self, connection: str, message_id: str) -> bool:
+        """Have the writer send the final dot on ``connection``, then write its line.
+
+        One message to the writer: once it is handed over (even if the daemon dies in
+        the same instant), both happen, or neither if the connection is gone. False if
+        the writer could not be asked: then the dot does not go.
+        """
+        self.unsettled[message_id] = DOT
+        if self._send(f"dot {connection} ".encode() + entry(DOT, message_id)):
+            return True
+        self.unsettled.pop(message_id, None)
+        return False
+
+    def dot_written(self, message_id: str) -> None:
+        """The daemon sent the dot itself (TLS): record it."""
+        if self._line(DOT, message_id, sync=True):
+            self.unsettled[message_id] = DOT
+
+    def dot_went(self, message_id: str) -> bool:
+        """Whether the writer sent the dot (asked when no answer came from the relay)."""
+        deadline = time.monotonic() + WRITER_TIMEOUT
+        while message_id not in self._dots and time.monotonic() < deadline:
+            if not self._receive(timeout=deadline - time.monotonic()):
+                break
+        word = self._dots.pop(message_id, "the journal writer did not answer")
+        if word is not True:
+            self.unsettled.pop(message_id, None)
+            log.warning("final dot of %s not sent: %s", message_id, word)
+        return word is True
 
     def accepted(self, message_id: str) -> None:
-        # Not synced: if this line is lost, the durable "dot" line before it gives the same
-        # verdict (sent).
-        self._append(ACCEPTED, message_id, sync=False)
+        # Not synced: if this line is lost, the "dot" line before it gives the same verdict.
+        if self._line(ACCEPTED, message_id, sync=False):
+            self.unsettled[message_id] = ACCEPTED
+        self._dots.pop(message_id, None)
 
     def refused(self, message_id: str) -> None:
         # Synced: without it the "dot" line would make a refused mail count as sent.
-        self._append(REFUSED, message_id, sync=True)
+        self._line(REFUSED, message_id, sync=True)
         self.unsettled.pop(message_id, None)
+        self._dots.pop(message_id, None)
+
+    # -- the database's side ----------------------------------------------------------
 
     def outcomes(self) -> Outcomes:
         """The replies not yet settled in the database."""
@@ -120,45 +184,138 @@ class SentJournal:
         """The database now records these as sent."""
         for message_id in message_ids:
             self.unsettled.pop(message_id, None)
+            self._dots.pop(message_id, None)
+
+    def check(self) -> None:
+        """Take in what the writer has said so far (failures, dots), without waiting."""
+        while self._receive(timeout=0):
+            pass
+
+    def sync(self) -> None:
+        """Wait until the writer has done everything asked so far."""
+        self._pong = False
+        if not self._send(b"ping"):
+            return
+        deadline = time.monotonic() + WRITER_TIMEOUT
+        while not self._pong and time.monotonic() < deadline:
+            if not self._receive(timeout=deadline - time.monotonic()):
+                break
 
     def compact(self) -> None:
         """Empty the file when the database holds everything it says and it has grown."""
-        if self._fd is None or self.unsettled or self.size < COMPACT_BYTES:
+        if self.unsettled or self.size < COMPACT_BYTES:
             return
-        os.ftruncate(self._fd, 0)
-        self.size = 0
+        if self._send(b"truncate"):
+            self.size = 0
 
     def close(self) -> None:
-        """Release the file; it is deleted when everything in it is in the database."""
-        if self._fd is None:
+        """Stop the writer once it has done everything; the file is deleted when the
+        database holds everything in it."""
+        if self._requests.fileno() < 0:
             return
         if not self.unsettled:
             self.path.unlink(missing_ok=True)
-        os.close(self._fd)
-        self._fd = None
-
-    def _append(self, state: str, message_id: str, *, sync: bool) -> None:
-        if self._fd is None:
-            raise JournalError(f"the sent journal {self.path} is closed")
-        line = (json.dumps([state, message_id], ensure_ascii=False) + "\n").encode()
+        self._requests.close()
+        self._answers.close()
         try:
-            # One write() per line with O_APPEND: a crash leaves at most a torn last line.
-            os.write(self._fd, line)
-            if sync:
-                os.fdatasync(self._fd)
+            self._writer.wait(timeout=WRITER_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            log.error("the journal writer %s did not stop; killed", self._writer.pid)
+            self._writer.kill()
+            self._writer.wait()
+
+    # -- talking to the writer --------------------------------------------------------
+
+    def _line(self, state: str, message_id: str, *, sync: bool) -> bool:
+        return self._send(b"line " + (b"1 " if sync else b"0 ") + entry(state, message_id))
+
+    def _send(self, message: bytes, fds: list[int] | None = None) -> bool:
+        try:
+            if fds:
+                socket.send_fds(self._requests, [message], fds)
+            else:
+                self._requests.send(message)
         except OSError as exc:
-            raise JournalError(f"cannot write the sent journal {self.path}: {exc}") from exc
-        self.size += len(line)
-        if state != REFUSED:
-            self.unsettled[message_id] = state
+            self._fail(f"the journal writer is gone ({exc})")
+            return False
+        self.size += len(message)
+        self.check()
+        return True
+
+    def _receive(self, timeout: float) -> bool:
+        try:
+            self._answers.settimeout(timeout if timeout > 0 else 0.0)
+            answer = self._answers.recv(4096)
+        except (BlockingIOError, TimeoutError):
+            return False
+        except OSError as exc:
+            self._fail(f"the journal writer is gone ({exc})")
+            return False
+        if not answer:
+            self._fail("the journal writer has stopped")
+            return False
+        self._take(answer)
+        return True
+
+    def _take(self, answer: bytes) -> None:
+        kind, _, rest = answer.partition(b" ")
+        if kind == b"sent":
+            message_id = rest.decode()
+            # Kept only while the relay's answer is awaited: dot_went may ask.
+            if self.unsettled.get(message_id) == DOT:
+                self._dots[message_id] = True
+            self.failing = None
+        elif kind == b"unsent":
+            message_id, _, reason = rest.partition(b" ")
+            self._dots[message_id.decode()] = reason.decode(errors="replace")
+        elif kind == b"err":
+            self._fail(rest.decode(errors="replace"))
+        elif kind == b"pong":
+            self._pong = True
+
+    def _fail(self, reason: str) -> None:
+        self.failing = JournalError(f"{self.path}: {reason}")
+        log.error("%s", self.failing)
+
+
+def _start_writer(path: Path) -> tuple[socket.socket, socket.socket, subprocess.Popen]:
+    """The writer, and our ends of its two channels: requests (we only ever write to it,
+    see journal_writer.py) and answers."""
+    requests, their_requests = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    answers, their_answers = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    fds = [their_requests.fileno(), their_answers.fileno()]
+    with their_requests, their_answers:
+        writer = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(WRITER), str(path), *map(str, fds)],
+            pass_fds=fds,
+            stdin=subprocess.DEVNULL,
+        )
+    requests.settimeout(WRITER_TIMEOUT)
+    answers.settimeout(WRITER_TIMEOUT)
+    try:
+        first = answers.recv(4096)
+    except OSError:
+        first = b""
+    if first != b"ready":
+        requests.close()
+        answers.close()
+        writer.kill()
+        writer.wait()
+        raise OSError(first.decode(errors="replace").removeprefix("err ") or "writer failed")
+    return requests, answers, writer
+
+
+def entry(state: str, message_id: str) -> bytes:
+    return (json.dumps([state, message_id], ensure_ascii=False) + "\n").encode()
 
 
 def recover(directory: Path, apply: Callable[[Outcomes], object]) -> list[Outcomes]:
-    """Apply the journals of processes that are gone, then delete them.
+    """Apply the journals of daemons that are gone, then delete them.
 
     ``apply`` writes one journal's outcomes to the database; if it raises, that journal
-    is kept for the next start and the error propagates. Journals of live processes
-    (this one's included) are locked and left alone. Returns what each journal held.
+    is kept for the next start and the error propagates. Journals of live daemons (this
+    one's included) are left alone; a dead daemon's is read once its writer has done
+    what it was asked. Returns what each journal held.
     """
     if not directory.is_dir():
         return []
@@ -173,12 +330,10 @@ def recover(directory: Path, apply: Callable[[Outcomes], object]) -> list[Outcom
 def _recover_one(path: Path, apply: Callable[[Outcomes], object]) -> Outcomes | None:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:  # another process recovered it first
+    except FileNotFoundError:  # another daemon recovered it first
         return None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:  # its process is alive
+        if not _lock(fd, path):
             return None
         outcomes = Outcomes.from_states(read_states(path))
         if outcomes:
@@ -189,6 +344,38 @@ def _recover_one(path: Path, apply: Callable[[Outcomes], object]) -> Outcomes | 
         os.close(fd)
 
 
+def _lock(fd: int, path: Path) -> bool:
+    """Lock a journal: at once, or, when its daemon is gone, once its writer lets go."""
+    owner_alive = _owner_alive(path)
+    deadline = time.monotonic() + (0 if owner_alive else RECOVERY_WAIT)
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                if not owner_alive:
+                    raise JournalError(
+                        f"the journal writer of a stopped daemon still holds {path} after "
+                        f"{RECOVERY_WAIT:.0f} s; stop that process, or wait and start again"
+                    ) from None
+                return False
+            time.sleep(0.01)
+
+
+def _owner_alive(path: Path) -> bool:
+    pid = path.name.split("-", 1)[0]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
 def read_states(path: Path) -> dict[str, str]:
     """The last state of each Message-ID in a journal file; damaged lines are skipped."""
     states: dict[str, str] = {}
@@ -196,36 +383,28 @@ def read_states(path: Path) -> dict[str, str]:
         lines = path.read_bytes().split(b"\n")
     except FileNotFoundError:
         return states
-    # What follows the last newline is empty, or a line torn by a crash inside write():
-    # that line's fdatasync never returned, so nothing was sent on its word.
+    # What follows the last newline is empty, or a line torn by a power cut before its
+    # fdatasync returned (a killed process's write() is never torn): skipped.
     lines.pop()
     for number, line in enumerate(lines, 1):
-        entry = _parse(line)
-        if entry is None:
+        parsed = _parse(line)
+        if parsed is None:
             log.warning("%s line %d is not a journal entry; skipped: %r", path, number, line)
             continue
-        states[entry[1]] = entry[0]
+        states[parsed[1]] = parsed[0]
     return states
 
 
 def _parse(line: bytes) -> tuple[str, str] | None:
     try:
-        entry = json.loads(line)
+        parsed = json.loads(line)
     except (UnicodeDecodeError, ValueError):
         return None
     if (
-        isinstance(entry, list)
-        and len(entry) == 2
-        and entry[0] in STATES
-        and isinstance(entry[1], str)
+        isinstance(parsed, list)
+        and len(parsed) == 2
+        and parsed[0] in STATES
+        and isinstance(parsed[1], str)
     ):
-        return entry[0], entry[1]
+        return parsed[0], parsed[1]
     return None
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

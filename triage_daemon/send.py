@@ -1,4 +1,4 @@
-"""Sending the outbox over SMTP: each reply at most once, and one bad reply never stops the rest.
+"""Sending the outbox over SMTP: each reply once, and one mail's error never stops the others.
 
 A relay that cannot be reached is the relay's fault, not the mail's: the sender backs
 off as a whole and no row spends an attempt. A 4xx answer to one mail puts that row
@@ -6,39 +6,28 @@ back with exponential backoff; a 5xx, too many attempts, or any other error in o
 mail's transaction (an address the SMTP client refuses, say) marks that row failed
 with the reason, for `status` to show, and the next one goes.
 
-Never twice: the final dot of each mail is preceded by a durable line in the sent
-journal (journal.py says why there and not after the 250), so a reply the relay may
-have is never put back for sending, whether the daemon is killed or the connection
-breaks while the relay answers. What remains is the other side of that choice: a
-crash in the microseconds between that line and the dot's write() loses the reply
-(it is counted as sent), as does one while a relay that would have refused the mail
-at the dot is answering.
+Never twice: the final dot of each mail is sent by the journal writer, which records
+it in the sent journal straight after, before the answer is even read (journal.py
+says why), so a reply the relay may have is never put back for sending, whether the
+daemon is killed or the connection breaks while the relay answers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 
 import aiosmtplib
-from aiosmtplib import SMTPDataError, SMTPStatus
 
-from .config import SMTPSettings, TLSMode
-from .journal import JournalError, Outcomes, SentJournal, recover
+from .config import SMTPSettings
+from .journal import ACCEPTED, DOT, Outcomes, SentJournal, recover
 from .outbox import Claimed, Outbox
+from .smtp_session import DotUnanswered, JournalDown, Session
 
 log = logging.getLogger(__name__)
-
-# RFC 5321 section 4.5.3.2.6: wait 10 minutes for the answer to the final dot, however
-# short the other timeouts; giving up sooner is what RFC 1047 says makes duplicates.
-DOT_TIMEOUT = 600.0
-LINE_END = re.compile(rb"\r\n|\r|\n")
-# RFC 5321 section 4.5.2: a line of the message that starts with "." gets one more.
-LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 
 
 class PauseSending(Exception):
@@ -49,15 +38,10 @@ class RelayDown(PauseSending):
     """The SMTP relay cannot be reached."""
 
 
-class DotUnanswered(Exception):
-    """The final dot was written but no answer was read: the relay may have the mail."""
-
-
 class Result(Enum):
     sent = "sent"  # the relay said 250
     assumed = "assumed"  # the dot went out, the connection died before the answer
-    failed = "failed"  # recorded as a failed attempt; the connection is usable
-    broken = "broken"  # recorded as a failed attempt; the connection is not
+    failed = "failed"  # recorded as a failed attempt
 
 
 @dataclass
@@ -77,6 +61,16 @@ class Batch:
 
     def untried(self) -> list[Claimed]:
         return [item for item in self.items if item.id not in self.done]
+
+    def adopt(self, journal_states: dict[str, str]) -> None:
+        """Rows left without a result (the batch was interrupted) whose dot the journal
+        has seen go are settled by what it says, never put back."""
+        for item in self.untried():
+            state = journal_states.get(item.message_id)
+            if state == ACCEPTED:
+                self.record(item, Result.sent)
+            elif state == DOT:
+                self.record(item, Result.assumed)
 
 
 class Sender:
@@ -133,7 +127,9 @@ class Sender:
         for other in results:
             if isinstance(other, BaseException) and not isinstance(other, PauseSending):
                 raise other
-        if paused and not any(isinstance(r, int) and r for r in results):
+        if self.journal.failing:
+            self._pause(str(self.journal.failing))
+        elif paused and not any(isinstance(r, int) and r for r in results):
             self._pause(str(paused[0]))
         else:
             self.failures, self.retry_at, self.down_since = 0, None, None
@@ -160,35 +156,34 @@ class Sender:
 
     async def _worker(self) -> int:
         try:
-            client = await self._connect()
+            session = await Session.open(self.smtp, self.journal)
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise RelayDown(str(exc) or repr(exc)) from exc
         sent = 0
         try:
             while batch := await asyncio.to_thread(self.outbox.claim):
-                done, usable = await self._send_batch(client, Batch(batch))
-                sent += done
-                if not usable:
+                sent += await self._send_batch(session, Batch(batch))
+                if not session.usable or self.journal.failing:
                     break
             return sent
         finally:
-            await _close(client)
+            await session.close()
 
-    async def _send_batch(self, client: aiosmtplib.SMTP, batch: Batch) -> tuple[int, bool]:
-        """Send one batch; returns how many went and whether the connection is still usable.
-
-        Whatever happens, the rows that went are settled and the untried ones put back.
-        """
+    async def _send_batch(self, session: Session, batch: Batch) -> int:
+        """Send one batch; returns how many went. Whatever happens, the rows that went are
+        settled and the untried ones put back."""
         try:
             for item in batch.items:
-                result = await self._send_one(client, item)
+                result = await self._send_one(session, item)
                 batch.record(item, result)
-                if result in (Result.broken, Result.assumed):
+                # Without a journal the database is the only record: it gets this one's
+                # outcome at once, and nothing more is sent until the journal works.
+                if not session.usable or self.journal.failing:
                     break
         finally:
+            batch.adopt(self.journal.unsettled)
             await asyncio.to_thread(self._finish, batch)
-        sent = len(batch.outcomes.accepted) + len(batch.outcomes.assumed)
-        return sent, len(batch.done) == len(batch.items) and client.is_connected
+        return len(batch.outcomes.accepted) + len(batch.outcomes.assumed)
 
     def _finish(self, batch: Batch) -> None:
         try:
@@ -201,130 +196,35 @@ class Sender:
         self.outbox.settle(outcomes)
         self.journal.settled([*outcomes.accepted, *outcomes.assumed])
 
-    async def _send_one(self, client: aiosmtplib.SMTP, item: Claimed) -> Result:
-        """One mail's transaction; every outcome but an unwritable journal is recorded."""
+    async def _send_one(self, session: Session, item: Claimed) -> Result:
+        """One mail's transaction; whatever happens, its outcome is what it returns."""
         try:
-            await self._transaction(client, item)
+            # RFC 3834 section 3.3: automatic replies go with a null envelope sender, so
+            # that nothing bounces back into a loop.
+            await session.send("", item.recipient, item.raw, item.message_id)
             return Result.sent
         except DotUnanswered as exc:
             log.warning("outbox #%s to %r: %s", item.id, item.recipient, exc)
             return Result.assumed
-        except JournalError as exc:
+        except JournalDown as exc:
+            # Not this mail's fault: it goes back untouched with the rest.
             raise PauseSending(str(exc)) from exc
         except aiosmtplib.SMTPResponseException as exc:
             # RFC 5321 section 4.2.1: 4yz is transient, 5yz permanent.
-            return await self._failed(client, item, str(exc), exc.code >= 500)
+            return await self._failed(session, item, str(exc), exc.code >= 500)
         except (aiosmtplib.SMTPException, OSError) as exc:
             # The connection broke before the dot: that mail spends an attempt.
-            client.close()
+            session.abort()
             await asyncio.to_thread(self.outbox.failed, item, str(exc) or repr(exc), False)
-            return Result.broken
+            return Result.failed
         except Exception as exc:
             # Not the relay's answer but this mail's own fault (aiosmtplib refuses a
             # control character in an address with ValueError): it will fail again.
             log.exception("outbox #%s to %r: cannot be sent", item.id, item.recipient)
             reason = f"cannot be sent: {type(exc).__name__}: {exc}"
-            return await self._failed(client, item, reason, True)
+            return await self._failed(session, item, reason, True)
 
-    async def _failed(
-        self, client: aiosmtplib.SMTP, item: Claimed, reason: str, permanent: bool
-    ) -> Result:
+    async def _failed(self, session: Session, item: Claimed, reason: str, permanent: bool):
         await asyncio.to_thread(self.outbox.failed, item, reason, permanent)
-        if await _reset(client):
-            return Result.failed
-        return Result.broken
-
-    async def _transaction(self, client: aiosmtplib.SMTP, item: Claimed) -> None:
-        # RFC 3834 section 3.3: automatic replies go with a null envelope sender, so that
-        # nothing bounces back into a loop.
-        await client.mail("")
-        await client.rcpt(item.recipient)
-        reply = await client.execute_command(b"DATA")
-        if reply.code != SMTPStatus.start_input:
-            raise SMTPDataError(reply.code, reply.message)
-        await self._data(client, item)
-
-    async def _data(self, client: aiosmtplib.SMTP, item: Claimed) -> None:
-        """The message, the journal line, then the final dot.
-
-        aiosmtplib writes the message and its final dot in one piece and has no hook
-        between them, which is the one place the journal line must go: before it the
-        relay cannot have the mail (a connection closed before the dot is discarded,
-        RFC 5321 section 4.1.1.4), after it the relay may. So this part of the DATA
-        exchange is written here, on the client's own protocol object.
-        """
-        protocol = client.protocol
-        if protocol is None or protocol.transport is None:
-            raise aiosmtplib.SMTPServerDisconnected("connection lost before the data")
-        protocol.write(_stuffed(item.raw))
-        try:
-            await _flushed(protocol.transport, self.smtp.timeout)
-            self.journal.before_dot(item.message_id)
-        except BaseException:
-            # Inside DATA only the dot ends the mail, and no command can be sent: drop the
-            # connection, and the relay discards what it has.
-            client.close()
-            raise
-        try:
-            protocol.write(b".\r\n")
-            reply = await protocol.read_response(timeout=DOT_TIMEOUT)
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            client.close()
-            raise DotUnanswered(f"no answer to the final dot ({exc or repr(exc)})") from exc
-        if reply.code != SMTPStatus.completed:
-            self.journal.refused(item.message_id)
-            raise SMTPDataError(reply.code, reply.message)
-        self.journal.accepted(item.message_id)
-
-    async def _connect(self) -> aiosmtplib.SMTP:
-        s = self.smtp
-        client = aiosmtplib.SMTP(
-            hostname=s.host,
-            port=s.port,
-            timeout=s.timeout,
-            use_tls=s.tls == TLSMode.ssl,
-            start_tls=True if s.tls == TLSMode.starttls else False,
-        )
-        await client.connect()
-        if s.user:
-            await client.login(s.user, s.password)
-        return client
-
-
-def _stuffed(raw: bytes) -> bytes:
-    """The message as DATA carries it: CRLF line ends, leading dots doubled, a final CRLF."""
-    data = LEADING_DOT.sub(b"..", LINE_END.sub(b"\r\n", raw))
-    return data if data.endswith(b"\r\n") else data + b"\r\n"
-
-
-async def _flushed(transport: asyncio.BaseTransport, timeout: float) -> None:
-    """Wait until the message has left our buffers: the dot's write() is then the moment
-    the relay can have the mail, and the journal line just before it says so."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while transport.get_write_buffer_size():  # type: ignore[attr-defined]
-        if asyncio.get_running_loop().time() > deadline:
-            raise aiosmtplib.SMTPTimeoutError("the relay stopped reading the message")
-        await asyncio.sleep(0.001)
-
-
-async def _reset(client: aiosmtplib.SMTP) -> bool:
-    """RSET after a mail's failure, so the next starts on a clean envelope; False if the
-    connection is no longer usable."""
-    if not client.is_connected:
-        return False
-    try:
-        await client.rset()
-    except (aiosmtplib.SMTPException, OSError):
-        client.close()
-        return False
-    return True
-
-
-async def _close(client: aiosmtplib.SMTP | None) -> None:
-    if client is None or not client.is_connected:
-        return None
-    try:
-        await client.quit()
-    except (aiosmtplib.SMTPException, OSError):
-        client.close()
-    return None
+        await session.reset()
+        return Result.failed
