@@ -7,14 +7,18 @@ Run as root (Dovecot needs it, like the end-to-end tests), from the repository:
 The daemon runs `run_once` in this process on the Attica example against private Dovecot
 and Postfix, with N generated mails in the six mailboxes: the mailbox threads parse,
 classify and record mail while the outbox sends, which is the load the issue is about.
-Timestamps are taken around the final dot, the journal line and the database record
-of every reply (monkeypatched wrappers, nothing else changed), and printed as p50/p99/max:
+Timestamps are taken around each reply's final dot, its journal line and its database
+record (wrappers, and bench/timed_journal_writer.py in place of the journal writer;
+time.perf_counter() is CLOCK_MONOTONIC, the same clock in both processes), and printed
+as p50/p99/max:
 
-- dot -> journal line written: from the dot's send() to the line's write() (a kill
-  inside write() lets it finish); a SIGKILL in this window sends the reply twice;
-- dot -> journal line fdatasync'ed: a power cut in this window sends it twice;
-- dot -> relay's 250 read: the relay's work (a journal written after the 250 would
-  double every reply killed in this window);
+- daemon asks -> writer sends the dot: what the hand-over costs each mail. A SIGKILL of
+  the daemon has no window: the request is one message, queued whole or not at all;
+- writer: dot -> line written (from the dot's send() to the line's write(); a kill
+  inside write() lets it finish): the window of a SIGKILL of the writer itself;
+- dot -> line fdatasync'ed: a power cut in this window sends the reply twice;
+- dot -> relay's 250 read: the relay's work; a journal written after the 250 would
+  double every reply killed in this window;
 - 250 -> database record: the window of the old design (the database as the only
   record), with the batched update of today and with one update per mail as before.
 """
@@ -24,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import contextvars
 import os
 import shutil
 import statistics
@@ -44,32 +47,40 @@ from mails import generate  # noqa: E402
 
 from triage_daemon import journal as journal_module  # noqa: E402
 from triage_daemon import send as send_module  # noqa: E402
-from triage_daemon import syscalls  # noqa: E402
 from triage_daemon.daemon import Daemon  # noqa: E402
 from triage_daemon.journal import Outcomes  # noqa: E402
 
-DOT_START: contextvars.ContextVar[float] = contextvars.ContextVar("dot_start", default=0.0)
+TIMED_WRITER = ROOT / "bench" / "timed_journal_writer.py"
 
 
 class Probe:
-    """Per reply: when its dot was handed to the socket, its journal line written and
-    synced, its 250 read, its database record committed."""
+    """Per reply: when the daemon asked for its dot, when the writer sent it, wrote and
+    synced its line, when the daemon read the 250, when the database recorded it."""
 
     def __init__(self) -> None:
+        self.asked: dict[str, float] = {}
         self.dot: dict[str, float] = {}
         self.line: dict[str, float] = {}
         self.synced: dict[str, float] = {}
         self.answered: dict[str, float] = {}
         self.recorded: dict[str, float] = {}
-        self.current = ""
+
+    def read_writer(self, journal_dir: Path) -> None:
+        for path in journal_dir.glob("*.timing"):
+            for row in path.read_text().splitlines():
+                message_id, dot, line, synced = row.rsplit(" ", 3)
+                self.dot[message_id] = float(dot)
+                self.line[message_id] = float(line)
+                self.synced[message_id] = float(synced)
 
     def windows(self) -> dict[str, list[float]]:
         def gaps(start: dict[str, float], end: dict[str, float]) -> list[float]:
             return [1000 * (end[m] - start[m]) for m in start if m in end]
 
         return {
-            "dot -> journal line written (kill window)": gaps(self.dot, self.line),
-            "dot -> journal line synced (power-cut window)": gaps(self.dot, self.synced),
+            "daemon asks -> writer sends the dot": gaps(self.asked, self.dot),
+            "writer: dot -> line written (writer-kill window)": gaps(self.dot, self.line),
+            "dot -> line synced (power-cut window)": gaps(self.dot, self.synced),
             "dot -> relay's 250 read": gaps(self.dot, self.answered),
             "250 -> database record": gaps(self.answered, self.recorded),
         }
@@ -84,31 +95,14 @@ def instrument(stack: contextlib.ExitStack, probe: Probe, per_mail_update: bool)
         stack.callback(setattr, owner, name, original)
 
     def send_dot(original):
-        def send(fd: int, data: bytes) -> int:
-            DOT_START.set(time.perf_counter())
-            return original(fd, data)
-
-        return send
-
-    def write_line(original):
-        def write(fd: int, data: bytes) -> None:
-            # A kill inside write() lets it finish first: the window ends as it begins.
-            if data.startswith(b'["dot"'):
-                probe.line[probe.current] = time.perf_counter()
-            original(fd, data)
-
-        return write
-
-    def dot_written(original):
-        def wrapped(self, message_id: str, line: bytes | None = None) -> bool:
-            probe.dot[message_id] = DOT_START.get()
-            probe.current = message_id
-            return original(self, message_id, line)
+        def wrapped(self, connection: str, message_id: str) -> bool:
+            probe.asked[message_id] = time.perf_counter()
+            return original(self, connection, message_id)
 
         return wrapped
 
     def accepted(original):
-        def wrapped(self, message_id: str) -> bool:
+        def wrapped(self, message_id: str) -> None:
             probe.answered[message_id] = time.perf_counter()
             return original(self, message_id)
 
@@ -124,22 +118,10 @@ def instrument(stack: contextlib.ExitStack, probe: Probe, per_mail_update: bool)
 
         return wrapped
 
-    class TimedOs:
-        """The journal's os module, with the end of its fdatasync() timed."""
-
-        def __getattr__(self, name):
-            return getattr(os, name)
-
-        def fdatasync(self, fd: int) -> None:
-            os.fdatasync(fd)
-            probe.synced.setdefault(probe.current, time.perf_counter())
-
-    patch(syscalls, "send", send_dot)
-    patch(syscalls, "write", write_line)
-    patch(journal_module.SentJournal, "dot_written", dot_written)
+    patch(journal_module.SentJournal, "send_dot", send_dot)
     patch(journal_module.SentJournal, "accepted", accepted)
     patch(send_module.Outbox, "settle", settle)
-    patch(journal_module, "os", lambda _original: TimedOs())
+    patch(journal_module, "WRITER", lambda _original: TIMED_WRITER)
     if per_mail_update:
         patch(send_module.Sender, "_send_one", update_each_mail)
 
@@ -176,12 +158,16 @@ def run(dovecot, postfix, mails, db_url: str, work: Path, per_mail_update: bool)
     with contextlib.ExitStack() as stack:
         instrument(stack, probe, per_mail_update)
         daemon = Daemon(settings)
+        started = time.perf_counter()
         report = daemon.run_once()
+        seconds = time.perf_counter() - started
         daemon.sender.close()
         daemon.db.dispose()
     if report.errors or report.sent != len(probe.answered):
         raise RuntimeError(f"the run did not go as expected: {report}")
+    probe.read_writer(settings.journal_dir)
     postfix.wait_delivered(timeout=120)
+    print(f"  run_once: {len(mails)} mails in {seconds:.1f} s ({len(mails) / seconds:.0f}/s)")
     return probe
 
 
@@ -212,7 +198,7 @@ def main() -> None:
             print(f"... {args.mails} mails, database updates {label}", flush=True)
             probe = run(dovecot, postfix, mails, db_url, work, per_mail)
             for name, values in probe.windows().items():
-                print(f"  {name:48} {percentiles(values)}")
+                print(f"  {name:50} {percentiles(values)}")
             for login in dovecot.users:
                 dovecot.clear(login)
     print(f"load average at the end: {os.getloadavg()}")

@@ -2,9 +2,11 @@
 and one mail's error never stops the others."""
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import timedelta
 
 import pytest
@@ -334,18 +336,53 @@ def test_refused_at_the_dot_is_a_failure_not_a_send(database, journal):
         server.stop()
 
 
-def test_journal_writer_gone_pauses_sending_and_charges_nothing(database, sink, journal):
+def test_a_stopped_journal_writer_is_replaced(database, sink, journal):
     clock = FrozenClock()
     queue(database, clock, 3)
-    journal.close()  # as if the writer had died
+    journal._writer.kill()
+    journal._writer.wait()
     sender = sender_for(database, clock, settings(sink.port), journal)
-    assert asyncio.run(sender.drain()) == 0
+    assert asyncio.run(sender.drain()) == 3
+    assert sender.journal is not journal and not sender.journal.stopped
+    assert statuses(database) == ["sent"] * 3
+    assert len(sink.received) == 3
+    sender.close()
+
+
+def test_writer_dying_before_the_dot_costs_no_hang_and_no_mail(database, sink, journal):
+    clock = FrozenClock()
+    queue(database, clock, 2)
+    sender = sender_for(database, clock, settings(sink.port, connections=1), journal)
+    original = SentJournal.send_dot
+
+    def writer_dies_with_the_request_unread(self, connection, message_id):
+        SentJournal.send_dot = original
+        os.kill(self._writer.pid, signal.SIGSTOP)
+        asked = original(self, connection, message_id)
+        asyncio.get_running_loop().call_later(0.3, os.kill, self._writer.pid, signal.SIGKILL)
+        return asked
+
+    SentJournal.send_dot = writer_dies_with_the_request_unread
+    started = time.monotonic()
+    try:
+        assert asyncio.run(sender.drain()) == 0
+    finally:
+        SentJournal.send_dot = original
+    # Not the relay's 10 minutes for an answer to a dot that never went.
+    assert time.monotonic() - started < 30
     assert "journal writer" in sender.last_error
-    assert sender.retry_at == clock.now() + timedelta(seconds=60)
-    # The relay got the message but never its dot: it has no mail.
+    first, second = rows(database)
+    assert (first.status, first.attempts, second.status, second.attempts) == (
+        "pending",
+        1,
+        "pending",
+        0,
+    )
     assert sink.received == []
-    assert statuses(database) == ["pending"] * 3
-    assert all(r.attempts == 0 for r in rows(database))
+    clock.advance(days=1)
+    assert asyncio.run(sender.drain()) == 2
+    assert len(sink.received) == 2
+    sender.close()
 
 
 def test_message_lines_are_carried_intact(database, sink, journal):

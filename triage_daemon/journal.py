@@ -4,28 +4,33 @@ Why a file and not the database: the old "sent" mark was a database commit after
 relay's 250, and on SQLite it waited behind the mailbox workers, each holding the one
 writer lock for a whole mail's transaction; a SIGKILL in that wait sent the reply again
 after the restart (issue 9: 17 doubles in one campaign). Measured under load
-(bench/bench_send.py), that commit came p50 1.4 ms, p99 120-300 ms after the 250.
+(bench/bench_send.py, 600 mails, load average 4-9 on two cores), that commit came
+p50 1.0-1.4 ms, p99 80-300 ms after the 250.
 
 Why the line goes with the final dot, not after the relay's 250: measured against
 Postfix here, the relay spends 43-55 % of each transaction between our final dot and
-its 250 (its queue file written and fsynced); a process killed in that time has
-handed the mail over without hearing so, and with four connections nearly every kill
-during sending lands there. So the line "dot" is written straight after the dot has
-left, and "250" when the answer is read. At recovery a reply whose dot went out counts
-as sent, answered or not.
+its 250 (its queue file written and fsynced; dot -> 250 p50 2.1-2.6 ms, p99 45 ms); a
+process killed in that time has handed the mail over without hearing so, and with
+four connections nearly every kill during sending lands there. So the line "dot" is
+written straight after the dot has left, and "250" when the answer is read. At
+recovery a reply whose dot went out counts as sent, answered or not.
 
 Why a process of its own (journal_writer.py) sends the dot and writes the line: in the
 daemon, between the dot's send() and the line's write(), this thread may wait for the
 GIL behind a mailbox thread, or for the CPU on a loaded machine; measured under load,
 dot -> line took p50 0.6 ms, p99 32 ms (p50 43 us, p99 6.7 ms even with both calls
-keeping the GIL), so a kill while sending at 150 replies/s doubled one about once in a
-hundred. The daemon now asks for both in one message, a single system call that the
-kernel completes or not at all, and the writer, which a kill of the daemon does not
-touch, does the two. What remains: a power cut before the line's fdatasync returns, or
-a SIGKILL of the writer itself (a whole process group killed) between its send() and
-write(), sends that reply again; a relay that would have refused the mail at the dot,
-answering while the daemon dies, makes the reply count as sent. Over TLS the dot must
-go through the daemon's own TLS transport, and the daemon's window comes back.
+keeping the GIL, through ctypes.PyDLL), so a kill while sending at 150 replies/s
+doubled one about once in a hundred. The daemon now asks for both in one message, a
+single system call that the kernel completes or not at all, and the writer, which a
+kill of the daemon does not touch, does the two: the daemon-kill window is gone. The
+hand-over costs each mail p50 0.19 ms (p99 5-8 ms) before its dot leaves.
+
+What remains: a power cut before the line's fdatasync returns (dot -> synced p50
+0.8-1.0 ms, p99 13 ms), or a SIGKILL of the writer itself (a whole process group
+killed) between its send() and write() (p50 0.03-0.05 ms, p99 0.6-1.4 ms), sends that
+reply again; a relay that would have refused the mail at the dot, answering while the
+daemon dies, makes the reply count as sent. Over TLS the dot must go through the
+daemon's own TLS transport, and the daemon's window comes back.
 
 Each daemon's journal is its own file, named by its pid and start time, and locked
 (flock) by its writer, which lives until the daemon is gone and every message it sent
@@ -118,7 +123,15 @@ class SentJournal:
         self.failing: JournalError | None = None
         # The writer's word on each dot: True sent, or why not.
         self._dots: dict[str, bool | str] = {}
+        # What to do if a dot turns out not to have gone (the writer's "unsent", or the
+        # writer gone): the relay will never answer it, so stop waiting for it.
+        self._on_lost: dict[str, Callable[[], object]] = {}
         self._pong = False
+
+    @property
+    def stopped(self) -> bool:
+        """The writer has exited (it never should while the daemon runs)."""
+        return self._writer.poll() is not None
 
     # -- connections and dots ---------------------------------------------------------
 
@@ -150,17 +163,39 @@ class SentJournal:
         if self._line(DOT, message_id, sync=True):
             self.unsettled[message_id] = DOT
 
+    def on_lost_dot(self, message_id: str, callback: Callable[[], object] | None) -> None:
+        """Call ``callback`` if the dot of ``message_id`` does not go (None: forget it)."""
+        if callback is None:
+            self._on_lost.pop(message_id, None)
+        else:
+            self._on_lost[message_id] = callback
+
     def dot_went(self, message_id: str) -> bool:
-        """Whether the writer sent the dot (asked when no answer came from the relay)."""
+        """Whether the writer sent the dot (asked when no answer came from the relay).
+
+        Without the writer's word (it is gone), the file says: its line follows the dot.
+        """
         deadline = time.monotonic() + WRITER_TIMEOUT
         while message_id not in self._dots and time.monotonic() < deadline:
             if not self._receive(timeout=deadline - time.monotonic()):
                 break
-        word = self._dots.pop(message_id, "the journal writer did not answer")
+        word = self._dots.pop(message_id, None)
+        if word is None:
+            word = read_states(self.path).get(message_id) in (DOT, ACCEPTED) or (
+                "the journal writer is gone and its journal has no line for it"
+            )
         if word is not True:
             self.unsettled.pop(message_id, None)
             log.warning("final dot of %s not sent: %s", message_id, word)
         return word is True
+
+    def watch(self, loop) -> None:
+        """Hear the writer as it speaks, from ``loop``, until ``unwatch``."""
+        loop.add_reader(self._answers.fileno(), self.check)
+
+    def unwatch(self, loop) -> None:
+        if self._answers.fileno() >= 0:
+            loop.remove_reader(self._answers.fileno())
 
     def accepted(self, message_id: str) -> None:
         # Not synced: if this line is lost, the "dot" line before it gives the same verdict.
@@ -266,16 +301,25 @@ class SentJournal:
                 self._dots[message_id] = True
             self.failing = None
         elif kind == b"unsent":
-            message_id, _, reason = rest.partition(b" ")
-            self._dots[message_id.decode()] = reason.decode(errors="replace")
+            message_id, _, reason = (part.decode(errors="replace") for part in rest.partition(b" "))
+            self._dots[message_id] = reason
+            lost = self._on_lost.pop(message_id, None)
+            if lost is not None:
+                lost()
         elif kind == b"err":
-            self._fail(rest.decode(errors="replace"))
+            # A line the writer could not write (disk full): it still sends dots.
+            self._fail(rest.decode(errors="replace"), writer_gone=False)
         elif kind == b"pong":
             self._pong = True
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, reason: str, *, writer_gone: bool = True) -> None:
         self.failing = JournalError(f"{self.path}: {reason}")
         log.error("%s", self.failing)
+        if writer_gone:
+            # The writer is gone: no dot asked of it will go, and no answer will come.
+            lost, self._on_lost = list(self._on_lost.values()), {}
+            for callback in lost:
+                callback()
 
 
 def _start_writer(path: Path) -> tuple[socket.socket, socket.socket, subprocess.Popen]:

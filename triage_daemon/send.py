@@ -119,9 +119,16 @@ class Sender:
         if self.journal.unsettled:
             # An earlier batch reached the relay but its database update failed.
             await asyncio.to_thread(self._settle, self.journal.outcomes())
-        results = await asyncio.gather(
-            *(self._worker() for _ in range(self.smtp.connections)), return_exceptions=True
-        )
+        if self.journal.stopped:
+            await asyncio.to_thread(self._restart_journal)
+        loop = asyncio.get_running_loop()
+        self.journal.watch(loop)
+        try:
+            results = await asyncio.gather(
+                *(self._worker() for _ in range(self.smtp.connections)), return_exceptions=True
+            )
+        finally:
+            self.journal.unwatch(loop)
         self.journal.compact()
         paused = [r for r in results if isinstance(r, PauseSending)]
         for other in results:
@@ -137,6 +144,16 @@ class Sender:
 
     def close(self) -> None:
         self.journal.close()
+
+    def _restart_journal(self) -> None:
+        """A new writer and journal; the old journal is applied to the outbox at once."""
+        old = self.journal
+        log.error("the journal writer of %s has stopped; starting another", old.path)
+        old.close()
+        self.journal = SentJournal(old.directory)
+        # The old writer is gone, so its file is unlocked: applied now, not at the next
+        # start (the new journal's writer holds its own, and is left alone).
+        recover(old.directory, self.outbox.settle)
 
     def _pause(self, error: str) -> None:
         self.failures += 1

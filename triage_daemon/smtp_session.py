@@ -97,6 +97,9 @@ class Session:
             # send it); the relay then has no mail.
             self.abort()
             raise
+        if by_writer:
+            # If the writer cannot send the dot after all, the relay will never answer.
+            self.journal.on_lost_dot(message_id, self.abort)
         try:
             reply = await protocol.read_response(timeout=DOT_TIMEOUT)
         except (aiosmtplib.SMTPException, OSError) as exc:
@@ -104,6 +107,8 @@ class Session:
             if not by_writer or self.journal.dot_went(message_id):
                 raise DotUnanswered(f"no answer to the final dot ({exc or repr(exc)})") from exc
             raise
+        finally:
+            self.journal.on_lost_dot(message_id, None)
         if reply.code != SMTPStatus.completed:
             self.journal.refused(message_id)
             raise SMTPDataError(reply.code, reply.message)
