@@ -11,7 +11,8 @@ import sys
 import pytest
 
 from triage_daemon import journal as journal_module
-from triage_daemon.journal import JournalError, Outcomes, SentJournal, read_states, recover
+from triage_daemon.journal import JournalError, Outcomes, SentJournal, read_states
+from triage_daemon.journal_recovery import recover
 
 
 @pytest.fixture
@@ -229,3 +230,18 @@ def test_a_journal_whose_update_fails_is_kept_for_the_next_start(tmp_path):
     assert dead.path.exists()
     assert [o.assumed for o in recover(tmp_path, lambda outcomes: None)] == [["a"]]
     assert not dead.path.exists()
+
+
+def test_journals_live_in_the_data_directory_whatever_the_database(tmp_path):
+    from triage_daemon.config import load_settings
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[daemon]\ndata_dir = "state"\ndatabase_url = "postgresql://db.example/triage"\n'
+        '[smtp]\nhost = "relay.example"\nport = 25\n'
+        '[[mailbox]]\nname = "pekes1"\naddress = "helpdesk@pekes1.att.example"\n'
+        'imap = { host = "imap.example", port = 993, user = "u", password = "p" }\n',
+        encoding="utf-8",
+    )
+    settings = load_settings(config, env={})
+    assert settings.journal_dir == (tmp_path / "state" / "outbox-journal").resolve()

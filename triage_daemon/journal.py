@@ -34,15 +34,14 @@ daemon's own TLS transport, and the daemon's window comes back.
 
 Each daemon's journal is its own file, named by its pid and start time, and locked
 (flock) by its writer, which lives until the daemon is gone and every message it sent
-is done. At start-up every journal whose daemon is gone is read (once its writer has
-finished), applied to the outbox by Message-ID (idempotent per row) and deleted.
-Several daemons may share one folder, and several instances one database, each
-instance with its own folder.
+is done. At start-up (journal_recovery.py) every journal whose daemon is gone is
+read, once its writer has finished, applied to the outbox by Message-ID (idempotent
+per row) and deleted. Several daemons may share one folder, and several instances one
+database, each instance with its own folder.
 """
 
 from __future__ import annotations
 
-import fcntl
 import itertools
 import json
 import logging
@@ -71,8 +70,6 @@ STATES = (DOT, ACCEPTED, REFUSED)
 COMPACT_BYTES = 256 * 1024
 # The writer answers within milliseconds; these bound a writer that has stopped.
 WRITER_TIMEOUT = 10.0
-# How long recovery waits for the writer of a daemon that died to finish its queue.
-RECOVERY_WAIT = 30.0
 
 
 class JournalError(TriageError):
@@ -351,73 +348,6 @@ def _start_writer(path: Path) -> tuple[socket.socket, socket.socket, subprocess.
 
 def entry(state: str, message_id: str) -> bytes:
     return (json.dumps([state, message_id], ensure_ascii=False) + "\n").encode()
-
-
-def recover(directory: Path, apply: Callable[[Outcomes], object]) -> list[Outcomes]:
-    """Apply the journals of daemons that are gone, then delete them.
-
-    ``apply`` writes one journal's outcomes to the database; if it raises, that journal
-    is kept for the next start and the error propagates. Journals of live daemons (this
-    one's included) are left alone; a dead daemon's is read once its writer has done
-    what it was asked. Returns what each journal held.
-    """
-    if not directory.is_dir():
-        return []
-    found = []
-    for path in sorted(directory.glob(f"*{SUFFIX}")):
-        outcomes = _recover_one(path, apply)
-        if outcomes is not None:
-            found.append(outcomes)
-    return found
-
-
-def _recover_one(path: Path, apply: Callable[[Outcomes], object]) -> Outcomes | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:  # another daemon recovered it first
-        return None
-    try:
-        if not _lock(fd, path):
-            return None
-        outcomes = Outcomes.from_states(read_states(path))
-        if outcomes:
-            apply(outcomes)
-        path.unlink(missing_ok=True)
-        return outcomes
-    finally:
-        os.close(fd)
-
-
-def _lock(fd: int, path: Path) -> bool:
-    """Lock a journal: at once, or, when its daemon is gone, once its writer lets go."""
-    owner_alive = _owner_alive(path)
-    deadline = time.monotonic() + (0 if owner_alive else RECOVERY_WAIT)
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                if not owner_alive:
-                    raise JournalError(
-                        f"the journal writer of a stopped daemon still holds {path} after "
-                        f"{RECOVERY_WAIT:.0f} s; stop that process, or wait and start again"
-                    ) from None
-                return False
-            time.sleep(0.01)
-
-
-def _owner_alive(path: Path) -> bool:
-    pid = path.name.split("-", 1)[0]
-    if not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
 
 
 def read_states(path: Path) -> dict[str, str]:

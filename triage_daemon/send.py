@@ -23,7 +23,8 @@ from enum import Enum
 import aiosmtplib
 
 from .config import SMTPSettings
-from .journal import ACCEPTED, DOT, Outcomes, SentJournal, recover
+from .journal import ACCEPTED, DOT, Outcomes, SentJournal
+from .journal_recovery import recover
 from .outbox import Claimed, Outbox
 from .smtp_session import DotUnanswered, JournalDown, Session
 
