@@ -145,7 +145,7 @@ class Settings(Strict):
 
     @property
     def journal_dir(self) -> Path:
-        """Where the sent journals live (send.py): in the data directory, whatever the
+        """Where the sent journals live (journal.py): in the data directory, whatever the
         database; each instance sharing a PostgreSQL keeps its own, on a local disk."""
         return (self.daemon.data_dir / "outbox-journal").resolve()
 
