@@ -30,10 +30,12 @@ from triage_daemon.clock import FrozenClock
 from triage_daemon.config import SMTPSettings
 from triage_daemon.daemon import Daemon
 from triage_daemon.db import Database, DatabaseUnavailable, make_engine
+from triage_daemon.journal import SentJournal
+from triage_daemon.outbox import Outbox
 from triage_daemon.pipeline import Pipeline
 from triage_daemon.poll import MailboxPoller
 from triage_daemon.reply.build import Replies
-from triage_daemon.send import DATABASE_RETRY, Outbox, Sender
+from triage_daemon.send import DATABASE_RETRY, Sender
 from triage_daemon.tables import Disposition, MessageRecord, OutboxMessage, Ticket
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
@@ -387,7 +389,7 @@ def queue_replies(db: Database, clock: FrozenClock, total: int) -> None:
             )
 
 
-def test_outbox_marks_and_claims_survive_an_outage(pg, pg_url):
+def test_outbox_marks_and_claims_survive_an_outage(pg, pg_url, tmp_path):
     db = Database(pg_url)
     db.migrate()
     clock = FrozenClock()
@@ -404,22 +406,25 @@ def test_outbox_marks_and_claims_survive_an_outage(pg, pg_url):
     sink.sink.handle_DATA = stop_database_at_the_third
     sink.start()
     smtp = SMTPSettings(host="127.0.0.1", port=sink.port, connections=3)
-    sender = Sender(Outbox(db, smtp, clock), smtp)
+    sender = Sender(Outbox(db, smtp, clock), smtp, SentJournal(tmp_path / "journal"))
     try:
         assert asyncio.run(sender.drain()) < 25
-        assert sender.outbox.accepted, "some accepted mail should be waiting for its mark"
+        assert sender.journal.unsettled, "some accepted mail should be waiting for its mark"
         # Still down: the sender waits, and then fails again without raising.
         clock.advance(seconds=DATABASE_RETRY.total_seconds())
         assert asyncio.run(sender.drain()) == 0
         pg.start()
         assert asyncio.run(sender.drain()) == 0  # the retry is not due yet
         clock.advance(seconds=DATABASE_RETRY.total_seconds())
-        assert asyncio.run(sender.drain()) > 0
+        # Back: what the journal holds is settled, the rest put back and sent.
+        asyncio.run(sender.drain())
+        assert sender.database_down_since is None
     finally:
         sink.stop()
+        sender.close()
     received = Counter(message_id_of(r.data) for r in sink.received)
     assert received == Counter({f"r{n}@pekes1": 1 for n in range(25)})
     with db.session() as session:
         assert {r.status for r in session.exec(select(OutboxMessage))} == {"sent"}
-    assert not sender.outbox.in_hand and not sender.outbox.accepted
+    assert not sender.journal.unsettled
     db.dispose()

@@ -161,6 +161,12 @@ class Settings(Strict):
             return self.daemon.database_url
         return f"sqlite:///{(self.daemon.data_dir / 'triage.sqlite3').resolve()}"
 
+    @property
+    def journal_dir(self) -> Path:
+        """Where the sent journals live (journal.py): in the data directory, whatever the
+        database; each instance sharing a PostgreSQL keeps its own, on a local disk."""
+        return (self.daemon.data_dir / "outbox-journal").resolve()
+
     def mailbox(self, name: str) -> MailboxSettings:
         for box in self.mailboxes:
             if box.name == name:

@@ -20,9 +20,11 @@ from .clock import Clock
 from .config import Settings
 from .db import Database, DatabaseUnavailable
 from .errors import MailboxError
+from .journal import SentJournal
+from .outbox import Outbox
 from .pipeline import Outcome, Pipeline
 from .poll import MailboxPoller, PollResult
-from .send import Outbox, Sender
+from .send import Sender
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ class Daemon:
         for warning in parts.warnings:
             log.warning("%s", warning)
         self.outbox = Outbox(self.db, settings.smtp, self.clock)
-        self.sender = Sender(self.outbox, settings.smtp)
+        self.sender = Sender(self.outbox, settings.smtp, SentJournal(settings.journal_dir))
         self._outbox_wake: Callable[[], None] | None = None
         self.pipeline = Pipeline(
             settings,
@@ -89,7 +91,8 @@ class Daemon:
         return asyncio.run(self._run_once())
 
     async def _run_once(self) -> OnceReport:
-        await asyncio.to_thread(self.outbox.release_stale)
+        # Before anything is sent: what a killed run handed to the relay is marked sent.
+        await asyncio.to_thread(self.sender.recover)
         loop = asyncio.get_running_loop()
         done = asyncio.Event()
         wake = asyncio.Event()
@@ -145,7 +148,8 @@ class Daemon:
                 loop.add_signal_handler(sig, self.stop)
             except (NotImplementedError, RuntimeError):  # not the main thread
                 pass
-        await asyncio.to_thread(self.outbox.release_stale)
+        # Before anything is sent: what a killed run handed to the relay is marked sent.
+        await asyncio.to_thread(self.sender.recover)
         wake = asyncio.Event()
         self._outbox_wake = lambda: loop.call_soon_threadsafe(wake.set)
         stopping = asyncio.Event()
@@ -161,6 +165,7 @@ class Daemon:
         stopping.set()
         wake.set()
         await sender
+        self.sender.close()
         log.info("stopped cleanly")
 
     def stop(self) -> None:

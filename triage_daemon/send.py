@@ -1,289 +1,146 @@
-"""The outbox: claim due mail from the database and send it over SMTP, each exactly once.
+"""Sending the outbox over SMTP: each reply once, and one mail's error never stops the others.
 
-A row is claimed (pending -> sending) by a conditional UPDATE, so several workers,
-or several daemons sharing one PostgreSQL, never send the same row. A relay that
-cannot be reached is the relay's fault, not the mail's: the sender backs off as a
-whole and no row spends an attempt. A 4xx answer to one mail puts that row back
-with exponential backoff; a 5xx, or too many attempts, marks it failed for
-`status` to show. A row claimed by a process that died (kill -9) is put back at the
-next start on the same host, or after ``STALE_CLAIM`` from anywhere; if that process
-died in the instant between the relay's "250 OK" and our commit, the reply goes
-twice with the same Message-ID: that instant is the only at-least-once gap.
-A database that goes away mid-drain (issue 9) stops the drain, not the service: the
-rows in hand are settled once it is back, those the relay accepted as sent.
+A relay that cannot be reached is the relay's fault, not the mail's: the sender backs
+off as a whole and no row spends an attempt. A 4xx answer to one mail puts that row
+back with exponential backoff; a 5xx, too many attempts, or any other error in one
+mail's transaction (an address the SMTP client refuses, say) marks that row failed
+with the reason, for `status` to show, and the next one goes.
+
+Never twice: the final dot of each mail is sent by the journal writer, which records
+it in the sent journal straight after, before the answer is even read (journal.py
+says why), so a reply the relay may have is never put back for sending, whether the
+daemon is killed or the connection breaks while the relay answers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import Enum
 
 import aiosmtplib
-from sqlalchemy import bindparam, update
-from sqlmodel import select
 
-from .clock import Clock
-from .config import SMTPSettings, TLSMode
-from .db import Database, DatabaseUnavailable
-from .tables import OutboxMessage, OutboxStatus
+from .config import SMTPSettings
+from .db import DatabaseUnavailable
+from .journal import ACCEPTED, DOT, Outcomes, SentJournal
+from .journal_recovery import recover
+from .outbox import Claimed, Outbox
+from .smtp_session import DotUnanswered, JournalDown, Session
 
 log = logging.getLogger(__name__)
 
-STALE_CLAIM = timedelta(minutes=10)
-# Small batches keep few rows in flight per connection when a process dies.
-CLAIM_BATCH = 10
-# While the database is unavailable the sender tries again this often (a try is one
-# refused connection, or settling the rows in hand).
-DATABASE_RETRY = timedelta(seconds=5)
-HOST = socket.gethostname()
-# Run once per mail: built once, with bound parameters.
-MARK_SENT = (
-    update(OutboxMessage)
-    .where(OutboxMessage.id == bindparam("row_id"))
-    .values(status=OutboxStatus.sent, sent_at=bindparam("sent_at"), last_error=None)
-)
+
+class PauseSending(Exception):
+    """Nothing can be sent now (relay unreachable, journal unwritable): back off as a whole."""
 
 
-def process_tag() -> str:
-    return f"{HOST}:{os.getpid()}"
+class RelayDown(PauseSending):
+    """The SMTP relay cannot be reached."""
+
+
+class Result(Enum):
+    sent = "sent"  # the relay said 250
+    assumed = "assumed"  # the dot went out, the connection died before the answer
+    failed = "failed"  # recorded as a failed attempt
 
 
 @dataclass
-class Claimed:
-    id: int
-    recipient: str
-    raw: bytes
-    attempts: int
+class Batch:
+    """One claimed batch on one connection, and what became of each of its rows."""
+
+    items: list[Claimed]
+    outcomes: Outcomes = field(default_factory=Outcomes)
+    done: set[int] = field(default_factory=set)
+
+    def record(self, item: Claimed, result: Result) -> None:
+        self.done.add(item.id)
+        if result is Result.sent:
+            self.outcomes.accepted.append(item.message_id)
+        elif result is Result.assumed:
+            self.outcomes.assumed.append(item.message_id)
+
+    def untried(self) -> list[Claimed]:
+        return [item for item in self.items if item.id not in self.done]
+
+    def adopt(self, journal_states: dict[str, str]) -> None:
+        """Rows left without a result (the batch was interrupted) whose dot the journal
+        has seen go are settled by what it says, never put back."""
+        for item in self.untried():
+            state = journal_states.get(item.message_id)
+            if state == ACCEPTED:
+                self.record(item, Result.sent)
+            elif state == DOT:
+                self.record(item, Result.assumed)
 
 
-class Outbox:
-    """Database side of the outbox (synchronous; called through threads from async code)."""
-
-    def __init__(self, db: Database, smtp: SMTPSettings, clock: Clock):
-        self.db = db
-        self.smtp = smtp
-        self.clock = clock
-        # Rows this process claimed and has not settled yet (sent, failed or put back), and
-        # those of them the relay accepted. Were the database to go away in between,
-        # ``recover`` settles them once it is back: an accepted row must never go again.
-        self.in_hand: set[int] = set()
-        self.accepted: set[int] = set()
-
-    def claim(self, limit: int = CLAIM_BATCH) -> list[Claimed]:
-        """Take up to ``limit`` due rows in one statement (pending -> sending).
-
-        The UPDATE re-checks ``status = pending`` on each row it changes, so of two
-        workers (or two daemons on one PostgreSQL) racing for a row only one gets it;
-        on PostgreSQL the sub-select also skips rows another transaction holds.
-        """
-        now = self.clock.now()
-        due = (
-            select(OutboxMessage.id)
-            .where(OutboxMessage.status == OutboxStatus.pending, OutboxMessage.next_attempt <= now)
-            .order_by(OutboxMessage.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        statement = (
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(due), OutboxMessage.status == OutboxStatus.pending)
-            .values(status=OutboxStatus.sending, claimed_at=now, claimed_by=process_tag())
-            .returning(
-                OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.raw, OutboxMessage.attempts
-            )
-        )
-        with self.db.connection() as connection:
-            rows = connection.execute(statement).all()
-        self.in_hand.update(row.id for row in rows)
-        return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
-
-    def sent(self, row_id: int) -> None:
-        self.accepted.add(row_id)
-        params = {"row_id": row_id, "sent_at": self.clock.now()}
-        with self.db.connection() as connection:
-            connection.execute(MARK_SENT, params)
-        self.accepted.discard(row_id)
-        self.in_hand.discard(row_id)
-
-    def failed(self, item: Claimed, error: str, permanent: bool) -> None:
-        attempts = item.attempts + 1
-        give_up = permanent or attempts >= self.smtp.max_attempts
-        delay = min(self.smtp.retry_base_seconds * 2 ** (attempts - 1), self.smtp.retry_max_seconds)
-        with self.db.session() as session:
-            session.exec(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == item.id)
-                .values(
-                    status=OutboxStatus.failed if give_up else OutboxStatus.pending,
-                    attempts=attempts,
-                    last_error=error[:2000],
-                    next_attempt=self.clock.now() + timedelta(seconds=delay),
-                )
-            )
-        self.in_hand.discard(item.id)
-        log.warning(
-            "outbox #%s to %s: %s (%s)",
-            item.id,
-            item.recipient,
-            error,
-            "gave up" if give_up else f"retry in {delay:.0f} s",
-        )
-
-    def release(self, items: list[Claimed]) -> None:
-        """Put claimed rows back untouched (they were never tried)."""
-        if not items:
-            return
-        with self.db.session() as session:
-            session.exec(
-                update(OutboxMessage)
-                .where(
-                    OutboxMessage.id.in_([i.id for i in items]),
-                    OutboxMessage.status == OutboxStatus.sending,
-                )
-                .values(status=OutboxStatus.pending, claimed_at=None, claimed_by=None)
-            )
-        self.in_hand.difference_update(i.id for i in items)
-
-    def recover(self) -> int:
-        """Settle the rows left in hand when the database went away mid-drain: those the
-        relay accepted are marked sent, the others put back. Returns how many were marked
-        sent. Call it between drains only (no row in flight). Raises DatabaseUnavailable."""
-        if not self.in_hand:
-            return 0
-        accepted, others = set(self.accepted), self.in_hand - self.accepted
-        now = self.clock.now()
-        with self.db.connection() as connection:
-            if accepted:
-                connection.execute(MARK_SENT, [{"row_id": i, "sent_at": now} for i in accepted])
-            if others:
-                connection.execute(
-                    update(OutboxMessage)
-                    .where(
-                        OutboxMessage.id.in_(others),
-                        OutboxMessage.status == OutboxStatus.sending,
-                        OutboxMessage.claimed_by == process_tag(),
-                    )
-                    .values(status=OutboxStatus.pending, claimed_at=None, claimed_by=None)
-                )
-        self.accepted -= accepted
-        self.in_hand -= accepted | others
-        log.info("outbox: %d sent and %d untried rows settled", len(accepted), len(others))
-        return len(accepted)
-
-    def release_stale(self) -> int:
-        """Put back rows left in `sending` by a process that died: one of this host's
-        that no longer runs, or any claim older than STALE_CLAIM."""
-        cutoff = self.clock.now() - STALE_CLAIM
-        with self.db.session() as session:
-            rows = session.exec(
-                select(OutboxMessage.id, OutboxMessage.claimed_by, OutboxMessage.claimed_at).where(
-                    OutboxMessage.status == OutboxStatus.sending
-                )
-            ).all()
-            orphans = [row_id for row_id, by, at in rows if _orphan(by, at, cutoff)]
-            if orphans:
-                session.exec(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id.in_(orphans))
-                    .values(status=OutboxStatus.pending, claimed_at=None, claimed_by=None)
-                )
-            return len(orphans)
-
-    def due(self) -> int:
-        """How many rows are pending and due now."""
-        with self.db.session() as session:
-            return len(
-                session.exec(
-                    select(OutboxMessage.id).where(
-                        OutboxMessage.status == OutboxStatus.pending,
-                        OutboxMessage.next_attempt <= self.clock.now(),
-                    )
-                ).all()
-            )
-
-
-def _orphan(claimed_by: str | None, claimed_at: datetime | None, cutoff: datetime) -> bool:
-    if claimed_at is None or claimed_at < cutoff:
-        return True
-    host, _, pid = (claimed_by or "").rpartition(":")
-    if host != HOST or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    return False
-
-
-class RelayDown(Exception):
-    """The SMTP relay cannot be reached: back off as a whole."""
+# While the database is unavailable the sender tries again this often.
+DATABASE_RETRY = timedelta(seconds=5)
 
 
 class Sender:
     """Sends claimed rows over ``connections`` parallel SMTP connections."""
 
-    def __init__(self, outbox: Outbox, smtp: SMTPSettings):
+    def __init__(self, outbox: Outbox, smtp: SMTPSettings, journal: SentJournal):
         self.outbox = outbox
         self.smtp = smtp
+        self.journal = journal
         self.clock = outbox.clock
         self.down_since: datetime | None = None
         self.retry_at: datetime | None = None
+        self.database_down_since: datetime | None = None
         self.failures = 0
         self.last_error = ""
-        self.database_down_since: datetime | None = None
+
+    def recover(self) -> int:
+        """At start-up, before anything is sent: apply the journals of dead processes to
+        the outbox, then put back the rows they had claimed but not handed over.
+
+        Returns how many rows the journals marked sent.
+        """
+        found = recover(self.journal.directory, self.outbox.settle)
+        confirmed = sum(len(o.accepted) for o in found)
+        assumed = sum(len(o.assumed) for o in found)
+        if found:
+            log.info(
+                "sent journal: %d journal(s) of stopped processes applied: %d replies "
+                "accepted by the relay, %d whose dot went out unanswered, counted as sent",
+                len(found),
+                confirmed,
+                assumed,
+            )
+        released = self.outbox.release_stale()
+        if released:
+            log.info("outbox: %d claimed but unsent replies put back", released)
+        return confirmed + assumed
 
     async def drain(self) -> int:
-        """Send everything due now; returns how many were sent. Never raises for SMTP
-        trouble, nor when the database is unavailable (it tries again later)."""
+        """Send everything due now; returns how many were sent.
+
+        Never raises for SMTP trouble, for one mail's error, nor when the database is
+        unavailable: then it tries again every DATABASE_RETRY, and the rows it had in hand
+        are settled once the database is back (those the relay has, from the journal;
+        the others put back), not ten minutes later.
+        """
         if self.retry_at is not None and self.clock.now() < self.retry_at:
             return 0
         try:
-            recovered = await asyncio.to_thread(self.outbox.recover)
+            if self.database_down_since is not None:
+                await asyncio.to_thread(self._after_outage)
+            return await self._drain()
         except DatabaseUnavailable as exc:
             self._database_down(exc)
             return 0
-        results = await asyncio.gather(
-            *(self._worker() for _ in range(self.smtp.connections)), return_exceptions=True
-        )
-        for other in results:
-            if isinstance(other, BaseException) and not isinstance(
-                other, RelayDown | DatabaseUnavailable
-            ):
-                raise other
-        sent = recovered + sum(r for r in results if isinstance(r, int))
-        unavailable = [r for r in results if isinstance(r, DatabaseUnavailable)]
-        if unavailable:
-            self._database_down(unavailable[0])
-            return sent
-        self._database_back()
-        down = [r for r in results if isinstance(r, RelayDown)]
-        if down and not any(isinstance(r, int) and r for r in results):
-            self._relay_down(str(down[0]))
-        else:
-            self.failures, self.retry_at, self.down_since = 0, None, None
-        return sent
 
-    def _relay_down(self, error: str) -> None:
-        self.failures += 1
-        delay = min(
-            self.smtp.retry_base_seconds * 2 ** (self.failures - 1), self.smtp.retry_max_seconds
-        )
-        self.down_since = self.down_since or self.clock.now()
-        self.retry_at = self.clock.now() + timedelta(seconds=delay)
-        self.last_error = error
-        log.warning(
-            "SMTP relay %s:%s unreachable (%s); next try in %.0f s",
-            self.smtp.host,
-            self.smtp.port,
-            error,
-            delay,
-        )
+    def _after_outage(self) -> None:
+        """The database is back: settle what the journal holds, put back the rest of this
+        process's claims (between drains none of them is in flight)."""
+        if self.journal.unsettled:
+            self._settle(self.journal.outcomes())
+        released = self.outbox.release_own()
+        log.info("outbox: the database is back; %d claimed rows put back", released)
+        self.database_down_since = None
 
     def _database_down(self, error: DatabaseUnavailable) -> None:
         if self.database_down_since is None:
@@ -293,70 +150,133 @@ class Sender:
             self.database_down_since = self.clock.now()
         self.retry_at = self.clock.now() + DATABASE_RETRY
 
-    def _database_back(self) -> None:
-        if self.database_down_since is not None:
-            log.info("outbox: the database is back")
-            self.database_down_since = None
+    async def _drain(self) -> int:
+        if self.journal.unsettled:
+            # An earlier batch reached the relay but its database update failed.
+            await asyncio.to_thread(self._settle, self.journal.outcomes())
+        if self.journal.stopped:
+            await asyncio.to_thread(self._restart_journal)
+        loop = asyncio.get_running_loop()
+        self.journal.watch(loop)
+        try:
+            results = await asyncio.gather(
+                *(self._worker() for _ in range(self.smtp.connections)), return_exceptions=True
+            )
+        finally:
+            self.journal.unwatch(loop)
+        self.journal.compact()
+        paused = [r for r in results if isinstance(r, PauseSending)]
+        for other in results:
+            if isinstance(other, BaseException) and not isinstance(other, PauseSending):
+                raise other
+        if self.journal.failing:
+            self._pause(str(self.journal.failing))
+        elif paused and not any(isinstance(r, int) and r for r in results):
+            self._pause(str(paused[0]))
+        else:
+            self.failures, self.retry_at, self.down_since = 0, None, None
+        return sum(r for r in results if isinstance(r, int))
+
+    def close(self) -> None:
+        self.journal.close()
+
+    def _restart_journal(self) -> None:
+        """A new writer and journal; the old journal is applied to the outbox at once."""
+        old = self.journal
+        log.error("the journal writer of %s has stopped; starting another", old.path)
+        old.close()
+        self.journal = SentJournal(old.directory)
+        # The old writer is gone, so its file is unlocked: applied now, not at the next
+        # start (the new journal's writer holds its own, and is left alone).
+        recover(old.directory, self.outbox.settle)
+
+    def _pause(self, error: str) -> None:
+        self.failures += 1
+        delay = min(
+            self.smtp.retry_base_seconds * 2 ** (self.failures - 1), self.smtp.retry_max_seconds
+        )
+        self.down_since = self.down_since or self.clock.now()
+        self.retry_at = self.clock.now() + timedelta(seconds=delay)
+        self.last_error = error
+        log.warning(
+            "sending paused (relay %s:%s): %s; next try in %.0f s",
+            self.smtp.host,
+            self.smtp.port,
+            error,
+            delay,
+        )
 
     async def _worker(self) -> int:
-        sent = 0
         try:
-            client = await self._connect()
+            session = await Session.open(self.smtp, self.journal)
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise RelayDown(str(exc) or repr(exc)) from exc
+        sent = 0
         try:
-            while True:
-                batch = await asyncio.to_thread(self.outbox.claim)
-                if not batch:
-                    return sent
-                for index, item in enumerate(batch):
-                    try:
-                        # RFC 3834 section 3.3: automatic replies go with a null envelope
-                        # sender, so that nothing bounces back into a loop.
-                        await client.sendmail("", [item.recipient], item.raw)
-                    except aiosmtplib.SMTPRecipientsRefused as exc:
-                        await asyncio.to_thread(self.outbox.failed, item, str(exc), _permanent(exc))
-                        continue
-                    except aiosmtplib.SMTPResponseException as exc:
-                        await asyncio.to_thread(self.outbox.failed, item, str(exc), exc.code >= 500)
-                        continue
-                    except (aiosmtplib.SMTPException, OSError) as exc:
-                        # The connection broke mid-mail: that mail spends an attempt, the
-                        # rest were never tried.
-                        await asyncio.to_thread(
-                            self.outbox.failed, item, str(exc) or repr(exc), False
-                        )
-                        await asyncio.to_thread(self.outbox.release, batch[index + 1 :])
-                        return sent
-                    await asyncio.to_thread(self.outbox.sent, item.id)
-                    sent += 1
+            while batch := await asyncio.to_thread(self.outbox.claim):
+                sent += await self._send_batch(session, Batch(batch))
+                if not session.usable or self.journal.failing:
+                    break
+            return sent
         finally:
-            await _close(client)
+            await session.close()
 
-    async def _connect(self) -> aiosmtplib.SMTP:
-        s = self.smtp
-        client = aiosmtplib.SMTP(
-            hostname=s.host,
-            port=s.port,
-            timeout=s.timeout,
-            use_tls=s.tls == TLSMode.ssl,
-            start_tls=True if s.tls == TLSMode.starttls else False,
-        )
-        await client.connect()
-        if s.user:
-            await client.login(s.user, s.password)
-        return client
+    async def _send_batch(self, session: Session, batch: Batch) -> int:
+        """Send one batch; returns how many went. Whatever happens, the rows that went are
+        settled and the untried ones put back."""
+        try:
+            for item in batch.items:
+                result = await self._send_one(session, item)
+                batch.record(item, result)
+                # Without a journal the database is the only record: it gets this one's
+                # outcome at once, and nothing more is sent until the journal works.
+                if not session.usable or self.journal.failing:
+                    break
+        finally:
+            batch.adopt(self.journal.unsettled)
+            await asyncio.to_thread(self._finish, batch)
+        return len(batch.outcomes.accepted) + len(batch.outcomes.assumed)
 
+    def _finish(self, batch: Batch) -> None:
+        try:
+            if batch.outcomes:
+                self._settle(batch.outcomes)
+        finally:
+            self.outbox.release(batch.untried())
 
-def _permanent(exc: aiosmtplib.SMTPRecipientsRefused) -> bool:
-    return all(getattr(r, "code", 0) >= 500 for r in exc.recipients)
+    def _settle(self, outcomes: Outcomes) -> None:
+        self.outbox.settle(outcomes)
+        self.journal.settled([*outcomes.accepted, *outcomes.assumed])
 
+    async def _send_one(self, session: Session, item: Claimed) -> Result:
+        """One mail's transaction; whatever happens, its outcome is what it returns."""
+        try:
+            # RFC 3834 section 3.3: automatic replies go with a null envelope sender, so
+            # that nothing bounces back into a loop.
+            await session.send("", item.recipient, item.raw, item.message_id)
+            return Result.sent
+        except DotUnanswered as exc:
+            log.warning("outbox #%s to %r: %s", item.id, item.recipient, exc)
+            return Result.assumed
+        except JournalDown as exc:
+            # Not this mail's fault: it goes back untouched with the rest.
+            raise PauseSending(str(exc)) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            # RFC 5321 section 4.2.1: 4yz is transient, 5yz permanent.
+            return await self._failed(session, item, str(exc), exc.code >= 500)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            # The connection broke before the dot: that mail spends an attempt.
+            session.abort()
+            await asyncio.to_thread(self.outbox.failed, item, str(exc) or repr(exc), False)
+            return Result.failed
+        except Exception as exc:
+            # Not the relay's answer but this mail's own fault (aiosmtplib refuses a
+            # control character in an address with ValueError): it will fail again.
+            log.exception("outbox #%s to %r: cannot be sent", item.id, item.recipient)
+            reason = f"cannot be sent: {type(exc).__name__}: {exc}"
+            return await self._failed(session, item, reason, True)
 
-async def _close(client: aiosmtplib.SMTP | None) -> None:
-    if client is None:
-        return None
-    try:
-        await client.quit()
-    except (aiosmtplib.SMTPException, OSError):
-        client.close()
-    return None
+    async def _failed(self, session: Session, item: Claimed, reason: str, permanent: bool):
+        await asyncio.to_thread(self.outbox.failed, item, reason, permanent)
+        await session.reset()
+        return Result.failed
