@@ -112,11 +112,12 @@ def test_not_technical_only_when_clearly_so():
         False,
     )
     assert triage.confidence["technical"] == pytest.approx(0.9)
-    # P(not technical) 0.7 is below the tuned 0.8: technical, but not confident enough -> review.
+    # P(not technical) 0.7 is below the tuned 0.8: technical, but not confident enough -> review,
+    # with the topic the model thinks best and no FAQ answer.
     triage, _, _ = decide(_scores(0.3, WEBEX, LOBBY), **POLICY)
     assert (triage.technical, triage.topic, triage.faq, triage.review) == (
         True,
-        "other",
+        "webex",
         NO_FAQ,
         True,
     )
@@ -134,10 +135,13 @@ def test_confident_faq_of_the_chosen_topic_is_given():
     assert set(triage.confidence) == {"technical", "topic", "faq"}
 
 
-def test_uncertain_topic_goes_to_other_for_review():
-    topic = {"webex": 0.45, "eclass": 0.4, "eme": 0.1, "other": 0.05}
-    triage, _, _ = decide(_scores(0.95, topic, LOBBY), **POLICY)
-    assert (triage.topic, triage.faq, triage.review) == ("other", NO_FAQ, True)
+@pytest.mark.parametrize("best", ["webex", "eclass", "other"])
+def test_uncertain_topic_keeps_the_best_topic_and_asks_for_review(best):
+    # "other" is a real topic: an unsure Webex or e-class question must not become one.
+    topic = {"webex": 0.1, "eclass": 0.1, "eme": 0.1, "other": 0.1, best: 0.45}
+    triage, head, label = decide(_scores(0.95, topic, LOBBY), **POLICY)
+    assert (triage.topic, triage.faq, triage.review) == (best, NO_FAQ, True)
+    assert (head, label) == ("topic", best)
     assert triage.confidence["topic"] == pytest.approx(0.45)
 
 

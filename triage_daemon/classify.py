@@ -6,10 +6,11 @@ config, ``not_technical`` tuned at training time and stored with the model):
 1. Not technical only when P(not technical) >= the tuned threshold (chosen in
    cross-validation so that at least 97% of the mails called non-technical are;
    dropping a real technical question costs more than answering a stray one).
-2. Otherwise technical. If P(technical) < ``min_confidence`` or the best topic's
-   probability < ``min_confidence``: topic "other", FAQ "none", ``review`` set
-   (the issue: "low confidence: treated as technical and topic other, flagged for
-   the coordinator's review"); ``confidence`` still holds what the model thought.
+2. Otherwise technical, with the most probable topic. If P(technical) <
+   ``min_confidence`` or the topic's probability < ``min_confidence``: FAQ "none"
+   and ``review`` set. Unsure is a flag, not a topic: "other" is a real topic, so
+   sending unsure mail there would make every unsure Webex or e-class question a
+   wrong "other"; routing sends review tickets where the rules say (review_to).
 3. FAQ key only when its confidence >= ``faq_min_confidence`` and it belongs to
    the chosen topic; otherwise "none" (a specialist answers). The FAQ confidence is
    the FAQ head's top probability mapped through an isotonic calibration fitted on
@@ -305,7 +306,7 @@ def decide(
     conf = {"technical": s.technical, "topic": s.topic[topic], "faq": faq_conf}
     if s.technical < min_confidence or s.topic[topic] < min_confidence:
         conf["faq"] = s.faq.get(NO_FAQ, 0.0)
-        return Triage(True, "other", NO_FAQ, _rounded(conf), review=True), "technical", True
+        return Triage(True, topic, NO_FAQ, _rounded(conf), review=True), "topic", topic
     if faq == NO_FAQ or faq_conf < faq_min_confidence or FAQ_TOPIC[faq] != topic:
         conf["faq"] = s.faq.get(NO_FAQ, 0.0)
         return Triage(True, topic, NO_FAQ, _rounded(conf)), "topic", topic
