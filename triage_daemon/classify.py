@@ -46,7 +46,7 @@ from .catalogue import FAQ_KEYS, FAQ_TOPIC, NO_FAQ, TOPICS
 from .errors import ModelError
 from .features import Featurizer
 from .message import ParsedMail, Triage
-from .textprep import ECLASS, EME, NO_PRODUCT, ONLY, WEBEX, prepare, prepare_words
+from .textprep import ECLASS, EME, NO_PRODUCT, ONLY, TOOL, WEBEX, prepare, prepare_words
 
 MODEL_FILE = "triage.joblib"
 METADATA_FILE = "triage.json"
@@ -115,6 +115,8 @@ class TriageModel:
     products: bool = True
     # Isotonic map (x, y): FAQ head's top probability -> out-of-fold share of right keys.
     faq_calibration: tuple[list[float], list[float]] | None = None
+    # Platform tools and screens as TOOL_<PLATFORM> tokens (textprep.tool_tokens).
+    tools: bool = False
 
     def prepare(self, subject: str, body: str) -> str:
         return prepare(
@@ -123,6 +125,7 @@ class TriageModel:
             subject_weight=self.subject_weight,
             transliterate=self.transliterate,
             products=self.products,
+            tools=self.tools,
         )
 
     def prepare_words(self, subject: str, body: str) -> tuple[str, list[tuple[str, str]]]:
@@ -130,7 +133,11 @@ class TriageModel:
         if not self.transliterate:
             return self.prepare(subject, body), []
         return prepare_words(
-            subject, body, subject_weight=self.subject_weight, products=self.products
+            subject,
+            body,
+            subject_weight=self.subject_weight,
+            products=self.products,
+            tools=self.tools,
         )
 
 
@@ -332,6 +339,10 @@ _TOKEN_LABELS = {
     ONLY + WEBEX: "[αναφέρει μόνο Webex]",
     ONLY + ECLASS: "[αναφέρει μόνο e-class]",
     ONLY + EME: "[αναφέρει μόνο e-me]",
+    TOOL + "ECLASS": "[εργαλείο του e-class]",
+    TOOL + "EME": "[εργαλείο του e-me]",
+    TOOL + "WEBEX": "[εργαλείο του Webex]",
+    TOOL + "PSD": "[υπηρεσία του ΠΣΔ]",
 }
 
 

@@ -60,6 +60,7 @@ class ModelSpec:
     subject_weight: int = 2
     transliterate: bool = True
     products: bool = True
+    tools: bool = False
     words: tuple[int, int] | None = (1, 2)
     chars: tuple[int, int] | None = (2, 5)
     min_df: int = 2
@@ -149,6 +150,7 @@ def fit_model(
             subject_weight=spec.subject_weight,
             transliterate=spec.transliterate,
             products=spec.products,
+            tools=spec.tools,
         )
         for e in examples
     ]
@@ -179,6 +181,7 @@ def fit_model(
         spec.transliterate,
         spec.products,
         faq_calibration,
+        spec.tools,
     )
 
 
