@@ -241,16 +241,10 @@ def _labelled_mail(raw: bytes, row: dict) -> Example:
     )
 
 
-def through_mail(example: Example) -> Example:
-    """The example as the daemon would read it: written as a message, then parsed back.
-
-    What `triage-daemon classify` does to a message file (quotes and signatures
-    set apart, the subject decoded) is then done to the held-out requests too.
-    """
+def as_message(example: Example) -> bytes:
+    """The example as a message file (RFC 5322, UTF-8), as a teacher's mail client would send it."""
     from email.header import Header
     from email.mime.text import MIMEText
-
-    from .parse import parse_message
 
     message = MIMEText(example.body, "plain", "utf-8")
     message["From"] = "teacher@sch.gr"
@@ -258,5 +252,16 @@ def through_mail(example: Example) -> Example:
     # Header() rather than EmailMessage: CPython's folder drops the space between two
     # encoded words it splits a long Greek subject into ("πίνακα από" -> "πίνακααπό").
     message["Subject"] = Header(example.subject, "utf-8")
-    mail = parse_message(message.as_bytes())
+    return message.as_bytes()
+
+
+def through_mail(example: Example) -> Example:
+    """The example as the daemon would read it: written as a message, then parsed back.
+
+    What `triage-daemon classify` does to a message file (quotes and signatures
+    set apart, the subject decoded) is then done to the held-out requests too.
+    """
+    from .parse import parse_message
+
+    mail = parse_message(as_message(example))
     return replace(example, subject=mail.subject, body=mail.new_text.strip() or mail.text)

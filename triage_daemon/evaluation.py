@@ -17,7 +17,12 @@ from .catalogue import NO_FAQ
 from .classify import HEADS, Scores, decide
 from .corpus import Example
 
-NOT_TECHNICAL_PRECISION = 0.97
+# Dropping a real question is the worst error: the threshold is tuned for more than the
+# floor of 97% (thresholds tuned out of fold reach a little less on the next writers).
+NOT_TECHNICAL_PRECISION = 0.98
+# Writers whose text was written to cover vocabulary (data/corpus/tools.jsonl), not to
+# stand for the helpdesk's mail: trained on, never measured or tuned on.
+COVERAGE_WRITERS = "tools-"
 
 
 def calibrate_faq(
@@ -58,8 +63,13 @@ def tune_not_technical(
 
 
 def honest_rows(examples: list[Example]) -> list[int]:
-    """The examples whose writer is known, so unseen in its fold's training (all if none is)."""
-    rows = [i for i, e in enumerate(examples) if e.writer]
+    """The examples whose writer is known, so unseen in its fold's training (all if none is).
+
+    Coverage text (COVERAGE_WRITERS) is left out.
+    """
+    rows = [
+        i for i, e in enumerate(examples) if e.writer and not e.writer.startswith(COVERAGE_WRITERS)
+    ]
     return rows or list(range(len(examples)))
 
 
