@@ -20,8 +20,6 @@ from .corpus import Example
 # Dropping a real question is the worst error: the threshold is tuned for more than the
 # floor of 97% (thresholds tuned out of fold reach a little less on the next writers).
 NOT_TECHNICAL_PRECISION = 0.98
-# A precision measured on fewer mails than this does not stop the threshold search.
-MEASURABLE = 30
 # Writers whose text was written to cover vocabulary (data/corpus/tools.jsonl), not to
 # stand for the helpdesk's mail: trained on, never measured or tuned on.
 COVERAGE_WRITERS = "tools-"
@@ -53,20 +51,18 @@ def tune_not_technical(
 ) -> float:
     """The lowest threshold on P(not technical) from which out-of-fold precision stays >= target.
 
-    Every higher threshold that calls at least MEASURABLE mails must reach
-    ``precision`` too: precision is not monotone in the threshold, and a lucky dip
-    must not choose a low one (above, one mistake among a handful says little).
-    Never below 0.5; 0.99 when no threshold reaches it.
+    Every higher threshold must reach ``precision`` too: precision is not monotone
+    in the threshold, and a lucky dip must not choose a low one. Never below 0.5;
+    0.99 when no threshold reaches it.
     """
     p_not = np.array([1 - s.technical for s in scores])
     truth = np.array([not e.technical for e in examples])
-    chosen, enough = 0.99, min(MEASURABLE, int((p_not >= 0.5).sum()))
+    chosen = 0.99
     for threshold in np.arange(99, 49, -1) / 100:
         called = p_not >= threshold
-        if called.sum() >= max(enough, 1) and truth[called].mean() < precision:
+        if called.any() and truth[called].mean() < precision:
             break
-        if called.any() and truth[called].mean() >= precision:
-            chosen = round(float(threshold), 2)
+        chosen = round(float(threshold), 2)
     return chosen
 
 
