@@ -255,12 +255,3 @@ def test_heldout_requests_are_read_as_mail(tmp_path):
     (tmp_path / "blind.jsonl").write_text('{"subject": 1}\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"blind\.jsonl:1: 'subject' must be a str"):
         load_requests(tmp_path / "blind.jsonl")
-
-
-def test_the_threshold_is_not_chosen_in_a_lucky_dip_of_precision():
-    # Precision is 0.98 from 0.5 on (many non-technical at 0.65), but only 0.91 between
-    # 0.66 and 0.75, where five technical mails sit: the threshold must stay above them.
-    p_not = [0.95] * 50 + [0.75] * 5 + [0.65] * 200
-    truth = [False] * 50 + [True] * 5 + [False] * 200
-    scores = [Scores(1 - p, {}, {}) for p in p_not]
-    assert tune_not_technical([_example(t) for t in truth], scores, precision=0.97) == 0.76

@@ -49,21 +49,17 @@ def calibrate_faq(
 def tune_not_technical(
     examples: list[Example], scores: list[Scores], precision: float = NOT_TECHNICAL_PRECISION
 ) -> float:
-    """The lowest threshold on P(not technical) from which out-of-fold precision stays >= target.
+    """The lowest threshold on P(not technical) whose out-of-fold precision reaches ``precision``.
 
-    Every higher threshold must reach ``precision`` too: precision is not monotone
-    in the threshold, and a lucky dip must not choose a low one. Never below 0.5;
-    0.99 when no threshold reaches it.
+    Never below 0.5; 0.99 when no threshold reaches it.
     """
     p_not = np.array([1 - s.technical for s in scores])
     truth = np.array([not e.technical for e in examples])
-    chosen = 0.99
-    for threshold in np.arange(99, 49, -1) / 100:
+    for threshold in np.arange(50, 100) / 100:
         called = p_not >= threshold
-        if called.any() and truth[called].mean() < precision:
-            break
-        chosen = round(float(threshold), 2)
-    return chosen
+        if called.any() and truth[called].mean() >= precision:
+            return round(float(threshold), 2)
+    return 0.99
 
 
 def honest_rows(examples: list[Example]) -> list[int]:
