@@ -36,7 +36,7 @@ def _heads(kind: str, C: float) -> dict:
 
 VARIANTS: dict[str, ModelSpec] = {
     "chosen": BASE,
-    "tools": replace(BASE, tools=True),
+    "no-tool-tokens": replace(BASE, tools=False),
     "no-product-tokens": replace(BASE, products=False),
     "no-transliteration": replace(BASE, transliterate=False),
     "words-only": replace(BASE, chars=None),

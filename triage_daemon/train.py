@@ -60,7 +60,7 @@ class ModelSpec:
     subject_weight: int = 2
     transliterate: bool = True
     products: bool = True
-    tools: bool = False
+    tools: bool = True
     words: tuple[int, int] | None = (1, 2)
     chars: tuple[int, int] | None = (2, 5)
     min_df: int = 2
