@@ -1,11 +1,14 @@
 """Train the triage model from the labelled corpus: validate, cross-validate, report, fit, write.
 
 The model is three linear heads over one shared set of tf-idf features (see
-textprep.Featurizer): ``technical`` (all examples), ``topic`` and ``faq`` (technical
-examples only). Its score is the mean over the three heads of the stratified k-fold
-cross-validated macro-F1; a new model that scores lower than the current one is
-not written unless forced. The threshold on P(not technical) is tuned on the
-out-of-fold probabilities for a non-technical precision of at least 97%.
+features.Featurizer): ``technical`` (all examples), ``topic`` and ``faq`` (technical
+examples only), trained with each example's weight (corrections count more).
+Cross-validation keeps each writer's mails in one fold (corpus.Example.group), so
+its figures are about writers the model has not seen; the threshold on
+P(not technical) (for a non-technical precision of at least 98%) and the FAQ
+calibration are tuned on those out-of-fold predictions. A new model that is worse
+than the current one on a held-out set (the blind set, the example mails), or
+without held-out sets scores a lower CV macro-F1, is not written unless forced.
 """
 
 from __future__ import annotations
