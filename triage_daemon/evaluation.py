@@ -217,7 +217,9 @@ def print_report(console: Console, cv: dict, thresholds: dict, folds: int) -> No
     )
     table = Table(title="the issue's figures, grouped cross-validation")
     for column in ("examples", "n", *FIGURES, "review"):
-        table.add_column(column, justify="left" if column == "examples" else "right")
+        table.add_column(
+            HEADINGS.get(column, column), justify="left" if column == "examples" else "right"
+        )
     rows = [("all", policy["all"]), ("unseen writers", policy["unseen_writers"])]
     rows += [(f"  {lang}", figures) for lang, figures in policy["by_lang"].items()]
     for name, figures in rows:
@@ -240,6 +242,16 @@ FIGURES = (
     "faq_precision",
     "faq_recall",
 )
+# Column headings short enough for an 80-column terminal.
+HEADINGS = {
+    "technical_accuracy": "tech acc",
+    "not_technical_precision": "not-tech P",
+    "topic_macro_f1": "topic F1",
+    "faq_precision": "FAQ P",
+    "faq_recall": "FAQ R",
+    "review": "review",
+    "score": "score",
+}
 
 
 def request_figures(examples: list[Example], triages: list) -> dict:
@@ -326,7 +338,9 @@ def print_heldout(console: Console, name: str, new: dict, old: dict | None) -> N
     """One held-out set's figures for the new model (and the current one, when there is one)."""
     table = Table(title=f"{name}: {new['requests']} requests never trained or tuned on")
     for column in ("model", *FIGURES, "review", "score"):
-        table.add_column(column, justify="left" if column == "model" else "right")
+        table.add_column(
+            HEADINGS.get(column, column), justify="left" if column == "model" else "right"
+        )
     for label, figures in (("current", old), ("new", new)):
         if figures:
             table.add_row(
