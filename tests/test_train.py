@@ -23,7 +23,8 @@ from triage_daemon.corpus import (
     with_corrections,
 )
 from triage_daemon.errors import ConfigError, ModelError
-from triage_daemon.evaluation import load_heldout, tune_not_technical
+from triage_daemon.evaluation import tune_not_technical
+from triage_daemon.heldout import load_heldout
 from triage_daemon.train import ModelSpec, fit_model, fold_numbers, predict_scores, train
 
 

@@ -224,7 +224,7 @@ def train(
     ] = False,
 ) -> None:
     """Train the triage model from the corpus (and the coordinator's corrections)."""
-    from .train import default_heldout
+    from .heldout import default_heldout
     from .train import train as run_training
 
     extra: list[dict] = []

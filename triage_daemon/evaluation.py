@@ -7,8 +7,6 @@ report printed by ``triage-daemon train`` comes from them.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from rich.console import Console
 from rich.table import Table
@@ -312,38 +310,3 @@ def figures_by(examples: list[Example], triages: list, key) -> dict[str, dict]:
         name: request_figures([examples[i] for i in rows], [triages[i] for i in rows])
         for name, rows in sorted(groups.items())
     }
-
-
-def load_heldout(blind: Path | None, examples: Path | None) -> dict[str, list[Example]]:
-    """The held-out sets that exist: the blind set (read as mail) and the example mails."""
-    from .corpus import load_example_mails, load_requests, through_mail
-
-    sets = {}
-    if blind is not None and Path(blind).is_file():
-        sets["blind set"] = [through_mail(e) for e in load_requests(blind)]
-    if examples is not None and (Path(examples) / "labels.csv").is_file():
-        sets["example mails"] = load_example_mails(examples)
-    return sets
-
-
-def measure(classifier, requests: list[Example]) -> dict:
-    """request_figures of a Classifier's triages of held-out requests, and per language."""
-    triages = classifier.classify_many([(e.subject, e.body) for e in requests])
-    figures = request_figures(requests, triages)
-    figures["by_lang"] = figures_by(requests, triages, key=lambda e: e.lang)
-    return figures
-
-
-def print_heldout(console: Console, name: str, new: dict, old: dict | None) -> None:
-    """One held-out set's figures for the new model (and the current one, when there is one)."""
-    table = Table(title=f"{name}: {new['requests']} requests never trained or tuned on")
-    for column in ("model", *FIGURES, "review", "score"):
-        table.add_column(
-            HEADINGS.get(column, column), justify="left" if column == "model" else "right"
-        )
-    for label, figures in (("current", old), ("new", new)):
-        if figures:
-            table.add_row(
-                label, *(f"{figures[column]:.3f}" for column in (*FIGURES, "review", "score"))
-            )
-    console.print(table)

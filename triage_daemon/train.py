@@ -31,29 +31,12 @@ from rich.progress import Progress
 
 from . import __version__
 from .classify import METADATA_FILE, MODEL_FILE, LinearHead, Scores, TriageModel
-from .config import PROJECT_ROOT
 from .corpus import CORRECTION_WEIGHT, Example, extra_examples, load_corpus, with_corrections
-from .errors import ConfigError, ModelError
-from .evaluation import (
-    NOT_TECHNICAL_PRECISION,
-    evaluate,
-    load_heldout,
-    measure,
-    print_heldout,
-    print_report,
-    tune,
-)
+from .errors import ConfigError
+from .evaluation import NOT_TECHNICAL_PRECISION, evaluate, print_report, tune
 from .features import Featurizer
+from .heldout import check_better, previous_score
 from .textprep import prepare
-
-# Requests never trained or tuned on: `triage-daemon train` only measures on them.
-BLIND_SET = PROJECT_ROOT / "data" / "blind" / "blind.jsonl"
-EXAMPLE_MAILS = PROJECT_ROOT.parent / "shared" / "examples"
-
-
-def default_heldout() -> dict[str, list[Example]]:
-    """The blind set and the example mails, those of them that are there."""
-    return load_heldout(BLIND_SET, EXAMPLE_MAILS)
 
 
 @dataclass(frozen=True)
@@ -272,25 +255,6 @@ def _write_atomically(path: Path, write) -> None:
         raise
 
 
-def _previous_score(models_dir: Path) -> float | None:
-    """The current model's score from its metadata, or None when there is none (or unreadable)."""
-    try:
-        score = json.loads((models_dir / METADATA_FILE).read_text(encoding="utf-8"))["cv"]["score"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return float(score) if isinstance(score, int | float) else None
-
-
-def _current_classifier(models_dir: Path):
-    """The model in ``models_dir`` to compare with, or None when there is none that loads."""
-    from .classify import Classifier
-
-    try:
-        return Classifier.load(models_dir)
-    except ModelError:
-        return None
-
-
 def _counts(examples: list[Example]) -> dict:
     tech = [e for e in examples if e.technical]
     return {
@@ -347,7 +311,7 @@ def train(
     """Cross-validate, report, fit on everything and write the model to ``models_dir``.
 
     ``heldout`` names sets of requests never trained or tuned on (the blind set, the
-    example mails; see evaluation.load_heldout): the new model is only measured on
+    example mails; see heldout.load_heldout): the new model is only measured on
     them, and refused when it is worse than the current one on any of them. Without
     held-out sets the current model's CV score is the bar.
 
@@ -382,8 +346,8 @@ def train(
         bar.update(task, description="fitting the final model")
         model = fit_model(examples, spec, threshold, calibration)
         bar.advance(task)
-    previous = _previous_score(models_dir)
-    measured = _check_better(model, models_dir, heldout or {}, cv["score"], force, console)
+    previous = previous_score(models_dir)
+    measured = check_better(model, models_dir, heldout or {}, cv["score"], force, console)
     seconds = round(time.perf_counter() - started, 1)
     metadata = {
         "corpus": {**digest, "extra_examples": len(corrections)},
@@ -411,41 +375,3 @@ def train(
         counts,
         measured,
     )
-
-
-def _check_better(
-    model: TriageModel,
-    models_dir: Path,
-    heldout: dict[str, list[Example]],
-    score: float,
-    force: bool,
-    console: Console,
-) -> dict:
-    """The new model's figures on the held-out sets; ModelError when the current one is better.
-
-    With held-out sets the bar is the current model's score on each (mean of the
-    issue's figures); without, its CV score.
-    """
-    from .classify import Classifier
-
-    current = _current_classifier(models_dir) if heldout else None
-    new = {name: measure(Classifier(model), requests) for name, requests in heldout.items()}
-    old = {name: measure(current, sets) for name, sets in heldout.items()} if current else {}
-    for name, figures in new.items():
-        print_heldout(console, name, figures, old.get(name))
-    worse = [
-        f"on the {name} the new model scores {new[name]['score']:.4f}, "
-        f"the current one {old[name]['score']:.4f}"
-        for name in old
-        if new[name]["score"] < old[name]["score"]
-    ]
-    previous = _previous_score(models_dir)
-    if not heldout and previous is not None and previous > score:
-        worse = [
-            f"the new model scores {score:.4f} (mean CV macro-F1), the current one {previous:.4f}"
-        ]
-    if worse and not force:
-        raise ModelError(
-            "; ".join(worse) + ": the model was not replaced; use --force to replace it"
-        )
-    return new
