@@ -259,3 +259,12 @@ def test_classify_paths_reports_errors_and_goes_on(classifier, tmp_path):
     assert rows[2]["technical"] is True and rows[2]["topic"] == "webex"
     assert {"technical", "topic", "faq", "confidence", "explain"} <= set(rows[3])
     assert {k: rows[3][k] for k in expected} == expected
+
+
+def test_explanations_name_the_platform_tool_tokens_in_greek():
+    from triage_daemon.classify import _MailWords
+
+    words = _MailWords([("κυψέλη", "kipseli")])
+    assert words.label("w:TOOL_EME") == "[εργαλείο του e-me]"
+    assert words.label("w:TOOL_WEBEX kipseli") == "[εργαλείο του Webex] κυψέλη"
+    assert words.label("w:PRODUCT_NONE") == "[δεν αναφέρει εφαρμογή]"

@@ -256,3 +256,51 @@ def test_heldout_requests_are_read_as_mail(tmp_path):
     (tmp_path / "blind.jsonl").write_text('{"subject": 1}\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"blind\.jsonl:1: 'subject' must be a str"):
         load_requests(tmp_path / "blind.jsonl")
+
+
+def test_request_figures_count_a_dropped_question_against_the_topic_too():
+    from triage_daemon.evaluation import request_figures
+    from triage_daemon.message import Triage
+
+    def labelled(technical: bool, topic=None, faq=None) -> Example:
+        return Example("", "", technical, topic, faq, "t")
+
+    truth = [
+        labelled(True, "webex", "webex-lobby"),
+        labelled(True, "webex", "none"),
+        labelled(True, "eclass", "eclass-login"),
+        labelled(False),
+        labelled(False),
+    ]
+    said = [
+        Triage(True, "webex", "webex-lobby"),
+        Triage(True, "webex", "webex-share"),  # an FAQ answer given where none fits
+        Triage(False, None, None),  # a real question dropped
+        Triage(False, None, None),
+        Triage(True, "other", "none", review=True),
+    ]
+    figures = request_figures(truth, said)
+    assert figures["technical_accuracy"] == 0.6
+    assert (figures["not_technical_precision"], figures["not_technical_recall"]) == (0.5, 0.5)
+    assert figures["real_questions_dropped"] == 1
+    # webex F1 1.0; eclass 0.0 (called not technical).
+    assert figures["topic_f1"] == {"eclass": 0.0, "webex": 1.0}
+    assert figures["topic_macro_f1"] == 0.5
+    assert (figures["faq_given"], figures["faq_precision"], figures["faq_recall"]) == (2, 0.5, 0.5)
+    assert figures["review"] == 0.2
+
+
+def test_each_fold_is_decided_with_thresholds_tuned_on_the_other_folds():
+    from triage_daemon.evaluation import crossfit_triages
+
+    def mail(technical: bool, p_not: float, fold: int) -> tuple[Example, Scores, int]:
+        topic, faq = ("webex", "none") if technical else (None, None)
+        example = Example("", "", technical, topic, faq, "t", writer=f"w{fold}")
+        return example, Scores(1 - p_not, {"webex": 1.0}, {"none": 1.0}), fold
+
+    # Fold 0 alone would call 0.6 non-technical (threshold 0.56); fold 1 teaches 0.61.
+    # Fold 1 alone would be safe from 0.61; fold 0 teaches 0.56, below fold 1's technical 0.6.
+    rows = [mail(False, 0.6, 0), mail(True, 0.55, 0), mail(False, 0.95, 1), mail(True, 0.6, 1)]
+    examples, scores, folds = (list(column) for column in zip(*rows, strict=True))
+    triages = crossfit_triages(examples, scores, folds)
+    assert [t.technical for t in triages] == [True, True, False, False]

@@ -173,9 +173,14 @@ def evaluate(
         "all": request_figures(examples, triages),
         "unseen_writers": request_figures(*honest),
         "by_lang": figures_by(*honest, key=lambda e: e.lang),
-        "by_file": figures_by(examples, triages, key=lambda e: e.source.split(":")[0]),
+        "by_file": figures_by(examples, triages, key=_source_file),
     }
     return cv
+
+
+def _source_file(example: Example) -> str:
+    """The corpus file an example comes from; all corrections ("extra[i]") as one."""
+    return "corrections" if example.source.startswith("extra[") else example.source.split(":")[0]
 
 
 def print_report(console: Console, cv: dict, thresholds: dict, folds: int) -> None:
