@@ -45,6 +45,7 @@ def corpus_mails() -> list[tuple[str, str]]:
 
 def empty_caches(classifier: Classifier) -> None:
     textprep._forms.clear()
+    textprep._tool_cache.clear()
     classifier.model.featurizer.__dict__.get("_token_cache", {}).clear()
 
 

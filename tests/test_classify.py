@@ -112,11 +112,12 @@ def test_not_technical_only_when_clearly_so():
         False,
     )
     assert triage.confidence["technical"] == pytest.approx(0.9)
-    # P(not technical) 0.7 is below the tuned 0.8: technical, but not confident enough -> review.
+    # P(not technical) 0.7 is below the tuned 0.8: technical, but not confident enough -> review,
+    # with the topic the model thinks best and no FAQ answer.
     triage, _, _ = decide(_scores(0.3, WEBEX, LOBBY), **POLICY)
     assert (triage.technical, triage.topic, triage.faq, triage.review) == (
         True,
-        "other",
+        "webex",
         NO_FAQ,
         True,
     )
@@ -134,10 +135,13 @@ def test_confident_faq_of_the_chosen_topic_is_given():
     assert set(triage.confidence) == {"technical", "topic", "faq"}
 
 
-def test_uncertain_topic_goes_to_other_for_review():
-    topic = {"webex": 0.45, "eclass": 0.4, "eme": 0.1, "other": 0.05}
-    triage, _, _ = decide(_scores(0.95, topic, LOBBY), **POLICY)
-    assert (triage.topic, triage.faq, triage.review) == ("other", NO_FAQ, True)
+@pytest.mark.parametrize("best", ["webex", "eclass", "other"])
+def test_uncertain_topic_keeps_the_best_topic_and_asks_for_review(best):
+    # "other" is a real topic: an unsure Webex or e-class question must not become one.
+    topic = {"webex": 0.1, "eclass": 0.1, "eme": 0.1, "other": 0.1, best: 0.45}
+    triage, head, label = decide(_scores(0.95, topic, LOBBY), **POLICY)
+    assert (triage.topic, triage.faq, triage.review) == (best, NO_FAQ, True)
+    assert (head, label) == ("topic", best)
     assert triage.confidence["topic"] == pytest.approx(0.45)
 
 
@@ -255,3 +259,12 @@ def test_classify_paths_reports_errors_and_goes_on(classifier, tmp_path):
     assert rows[2]["technical"] is True and rows[2]["topic"] == "webex"
     assert {"technical", "topic", "faq", "confidence", "explain"} <= set(rows[3])
     assert {k: rows[3][k] for k in expected} == expected
+
+
+def test_explanations_name_the_platform_tool_tokens_in_greek():
+    from triage_daemon.triage.classify import _MailWords
+
+    words = _MailWords([("κυψέλη", "kipseli")])
+    assert words.label("w:TOOL_EME") == "[εργαλείο του e-me]"
+    assert words.label("w:TOOL_WEBEX kipseli") == "[εργαλείο του Webex] κυψέλη"
+    assert words.label("w:PRODUCT_NONE") == "[δεν αναφέρει εφαρμογή]"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from triage_daemon.triage.textprep import canonical, prepare, word_pairs
+from triage_daemon.triage.textprep import canonical, prepare, prepare_words, tool_tokens, word_pairs
 
 
 @pytest.mark.parametrize(
@@ -113,3 +113,43 @@ def test_word_pairs_keep_the_original_words():
     pairs = word_pairs("Ξέχασα τον κωδικό στο e-class!")
     assert pairs[0] == ("ξέχασα", "ksexasa")
     assert ("e-class!", "ECLASS") in pairs
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        ("Οι μαθητές δεν βλέπουν την κυψέλη μου", ["TOOL_EME"]),
+        ("ΚΥΨΕΛΕΣ και τοίχος", ["TOOL_EME", "TOOL_EME"]),
+        ("den mporoun na anevasoun sta Eggrafa", ["TOOL_ECLASS"]),
+        ("η υποβολή εργασιών έληξε", ["TOOL_ECLASS"]),
+        ("KOINH XRHSH OTHONHS", ["TOOL_WEBEX"]),
+        ("περιμένουν στην αναμονή", ["TOOL_WEBEX"]),
+        ("ξέχασα το συνθηματικό μου", ["TOOL_PSD"]),
+        ("ο λογαριασμός sch.gr μου", ["TOOL_PSD"]),
+        # Common words say nothing about a platform: one task (εργασία), any app, luck (τυχόν).
+        ("μια εργασία στην εφαρμογή, τυχόν απορίες", []),
+        ("κοινή γνώμη", []),
+    ],
+    ids=[
+        "eme-hive",
+        "capitals-and-plural",
+        "greeklish-documents",
+        "two-words-inflected",
+        "greeklish-capitals-share",
+        "lobby",
+        "psd-password",
+        "phrase-with-host",
+        "common-words",
+        "first-word-only",
+    ],
+)
+def test_platform_tools_give_tokens_without_the_platform_s_name(text, tokens):
+    assert tool_tokens(canonical(text)) == tokens
+
+
+def test_tool_tokens_are_added_only_when_asked():
+    assert prepare("", "η κυψέλη", tools=True).split()[-2:] == ["PRODUCT_NONE", "TOOL_EME"]
+    assert "TOOL_EME" not in prepare("", "η κυψέλη")
+    doc, pairs = prepare_words("Εργασίες", "ανέβασμα", tools=True)
+    assert doc == prepare("Εργασίες", "ανέβασμα", tools=True)
+    assert doc.count("TOOL_ECLASS") == 2 and ("εργασίεσ", "ergasies") in pairs  # ς folded

@@ -67,10 +67,15 @@ def train(
     ] = None,
     force: Annotated[
         bool,
-        typer.Option("--force", help="Replace the current model even if the new one scores worse."),
+        typer.Option(
+            "--force",
+            help="Replace the current model even if the new one is worse on the blind set "
+            "or the example mails.",
+        ),
     ] = False,
 ) -> None:
     """Train the triage model from the corpus (and the coordinator's corrections)."""
+    from ..triage.heldout import default_heldout
     from ..triage.train import train as run_training
 
     extra: list[dict] = []
@@ -80,7 +85,12 @@ def train(
         extra = _corrections(settings)
     try:
         run_training(
-            corpus, models or PROJECT_ROOT / "models", extra=extra, force=force, console=Console()
+            corpus,
+            models or PROJECT_ROOT / "models",
+            extra=extra,
+            force=force,
+            console=Console(),
+            heldout=default_heldout(),
         )
     except ModelError as exc:
         _fail("The model was not replaced:", [str(exc)], code=1)

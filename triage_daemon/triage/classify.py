@@ -4,12 +4,14 @@ Decision policy (thresholds: ``min_confidence`` and ``faq_min_confidence`` from 
 config, ``not_technical`` tuned at training time and stored with the model):
 
 1. Not technical only when P(not technical) >= the tuned threshold (chosen in
-   cross-validation so that at least 97% of the mails called non-technical are;
-   dropping a real technical question costs more than answering a stray one).
-2. Otherwise technical. If P(technical) < ``min_confidence`` or the best topic's
-   probability < ``min_confidence``: topic "other", FAQ "none", ``review`` set
-   (the issue: "low confidence: treated as technical and topic other, flagged for
-   the coordinator's review"); ``confidence`` still holds what the model thought.
+   cross-validation grouped by writer so that at least 98% of the unseen writers'
+   mails called non-technical are; dropping a real technical question costs more
+   than answering a stray one). When unsure, it is technical.
+2. Otherwise technical, with the most probable topic. If P(technical) <
+   ``min_confidence`` or the topic's probability < ``min_confidence``: FAQ "none"
+   and ``review`` set. Unsure is a flag, not a topic: "other" is a real topic, so
+   sending unsure mail there would make every unsure Webex or e-class question a
+   wrong "other"; routing sends review tickets where the rules say (review_to).
 3. FAQ key only when its confidence >= ``faq_min_confidence`` and it belongs to
    the chosen topic; otherwise "none" (a specialist answers). The FAQ confidence is
    the FAQ head's top probability mapped through an isotonic calibration fitted on
@@ -45,7 +47,7 @@ from ..catalogue import FAQ_KEYS, FAQ_TOPIC, NO_FAQ, TOPICS
 from ..context import Budget, ParsedMail, Triage
 from ..errors import ModelError, QuarantineMessage
 from .features import Featurizer
-from .textprep import ECLASS, EME, NO_PRODUCT, ONLY, WEBEX, prepare, prepare_words
+from .textprep import ECLASS, EME, NO_PRODUCT, ONLY, TOOL, WEBEX, prepare, prepare_words
 
 MODEL_FILE = "triage.joblib"
 METADATA_FILE = "triage.json"
@@ -114,6 +116,8 @@ class TriageModel:
     products: bool = True
     # Isotonic map (x, y): FAQ head's top probability -> out-of-fold share of right keys.
     faq_calibration: tuple[list[float], list[float]] | None = None
+    # Platform tools and screens as TOOL_<PLATFORM> tokens (textprep.tool_tokens).
+    tools: bool = False
 
     def prepare(self, subject: str, body: str) -> str:
         return prepare(
@@ -122,6 +126,7 @@ class TriageModel:
             subject_weight=self.subject_weight,
             transliterate=self.transliterate,
             products=self.products,
+            tools=self.tools,
         )
 
     def prepare_words(self, subject: str, body: str) -> tuple[str, list[tuple[str, str]]]:
@@ -129,7 +134,11 @@ class TriageModel:
         if not self.transliterate:
             return self.prepare(subject, body), []
         return prepare_words(
-            subject, body, subject_weight=self.subject_weight, products=self.products
+            subject,
+            body,
+            subject_weight=self.subject_weight,
+            products=self.products,
+            tools=self.tools,
         )
 
 
@@ -322,7 +331,7 @@ def decide(
     conf = {"technical": s.technical, "topic": s.topic[topic], "faq": faq_conf}
     if s.technical < min_confidence or s.topic[topic] < min_confidence:
         conf["faq"] = s.faq.get(NO_FAQ, 0.0)
-        return Triage(True, "other", NO_FAQ, _rounded(conf), review=True), "technical", True
+        return Triage(True, topic, NO_FAQ, _rounded(conf), review=True), "topic", topic
     if faq == NO_FAQ or faq_conf < faq_min_confidence or FAQ_TOPIC[faq] != topic:
         conf["faq"] = s.faq.get(NO_FAQ, 0.0)
         return Triage(True, topic, NO_FAQ, _rounded(conf)), "topic", topic
@@ -348,6 +357,10 @@ _TOKEN_LABELS = {
     ONLY + WEBEX: "[αναφέρει μόνο Webex]",
     ONLY + ECLASS: "[αναφέρει μόνο e-class]",
     ONLY + EME: "[αναφέρει μόνο e-me]",
+    TOOL + "ECLASS": "[εργαλείο του e-class]",
+    TOOL + "EME": "[εργαλείο του e-me]",
+    TOOL + "WEBEX": "[εργαλείο του Webex]",
+    TOOL + "PSD": "[υπηρεσία του ΠΣΔ]",
 }
 
 

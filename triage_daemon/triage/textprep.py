@@ -288,6 +288,66 @@ def canonical(text: str, *, transliterate: bool = True) -> str:
     return " ".join(filter(None, _forms_of(words)))
 
 
+TOOL = "TOOL_"
+# Built on first use from platforms.TOOLS: canonical first word -> [(the other words, is the
+# last a prefix, platform)], and for one-word prefixes: length -> {prefix: platform}.
+_tool_words: dict[str, list[tuple[tuple[str, ...], bool, str]]] = {}
+_tool_prefixes: dict[int, dict[str, str]] = {}
+_tool_cache: dict[str, list[tuple[tuple[str, ...], bool, str]]] = {}
+
+
+def _tool_index() -> None:
+    from .platforms import TOOLS
+
+    for platform, terms in TOOLS.items():
+        for term in terms:
+            words = canonical(term.rstrip("*")).split()
+            prefix = term.endswith("*")
+            if len(words) == 1 and prefix:
+                _tool_prefixes.setdefault(len(words[0]), {})[words[0]] = platform
+            elif words:
+                _tool_words.setdefault(words[0], []).append((tuple(words[1:]), prefix, platform))
+
+
+def _tool_entries(token: str) -> list[tuple[tuple[str, ...], bool, str]]:
+    """The tool terms that may start at ``token`` (cached per token)."""
+    entries = _tool_cache.get(token)
+    if entries is None:
+        entries = list(_tool_words.get(token, ()))
+        for length, prefixes in _tool_prefixes.items():
+            if token[:length] in prefixes:
+                entries.append(((), False, prefixes[token[:length]]))
+        if len(_tool_cache) >= _CACHE_LIMIT:
+            _tool_cache.clear()
+        _tool_cache[token] = entries
+    return entries
+
+
+def _term_at(tokens: list[str], i: int, rest: tuple[str, ...], prefix: bool) -> bool:
+    following = tokens[i + 1 : i + 1 + len(rest)]
+    if len(following) < len(rest) or following[:-1] != list(rest[:-1]):
+        return False
+    return not rest or (following[-1].startswith(rest[-1]) if prefix else following[-1] == rest[-1])
+
+
+def tool_tokens(text: str) -> list[str]:
+    """``TOOL_<PLATFORM>`` for each platform tool or screen named in canonical ``text``.
+
+    See platforms.py: "κυψέλη" gives TOOL_EME, "κοινή χρήση" TOOL_WEBEX, "Εργασίες"
+    TOOL_ECLASS, whether or not the mail names the platform itself.
+    """
+    if not _tool_words:
+        _tool_index()
+    tokens = text.split()
+    found = []
+    for i, token in enumerate(tokens):
+        for rest, prefix, platform in _tool_entries(token):
+            if _term_at(tokens, i, rest, prefix):
+                found.append(TOOL + platform)
+                break
+    return found
+
+
 def product_tokens(text: str) -> list[str]:
     """Tokens about which products a canonical text names: none, or exactly one.
 
@@ -307,20 +367,27 @@ def prepare(
     subject_weight: int = 2,
     transliterate: bool = True,
     products: bool = True,
+    tools: bool = False,
 ) -> str:
     """The classifier's input for one mail: the subject ``subject_weight`` times, then the body.
 
-    With ``products``, the tokens of product_tokens() are added at the end. Only the
-    first MAX_SUBJECT and MAX_BODY characters are read.
+    With ``products``, the tokens of product_tokens() are added at the end; with
+    ``tools``, those of tool_tokens(). Only the first MAX_SUBJECT and MAX_BODY
+    characters are read.
     """
     subject = canonical(subject[:MAX_SUBJECT], transliterate=transliterate)
     body = canonical(body[:MAX_BODY], transliterate=transliterate)
     text = " ".join([subject] * subject_weight + [body]) if subject else body
-    return " ".join([text, *product_tokens(text)]) if products else text
+    return _with_tokens(text, products, tools)
+
+
+def _with_tokens(text: str, products: bool, tools: bool) -> str:
+    extra = (product_tokens(text) if products else []) + (tool_tokens(text) if tools else [])
+    return " ".join([text, *extra]) if extra else text
 
 
 def prepare_words(
-    subject: str, body: str, *, subject_weight: int = 2, products: bool = True
+    subject: str, body: str, *, subject_weight: int = 2, products: bool = True, tools: bool = False
 ) -> tuple[str, list[tuple[str, str]]]:
     """prepare() (with transliteration) and the (folded word, form) pairs of subject and body."""
     pairs = word_pairs(subject[:MAX_SUBJECT])
@@ -328,4 +395,4 @@ def prepare_words(
     body_pairs = word_pairs(body[:MAX_BODY])
     body = " ".join(filter(None, (form for _, form in body_pairs)))
     text = " ".join([subject] * subject_weight + [body]) if subject else body
-    return (" ".join([text, *product_tokens(text)]) if products else text), pairs + body_pairs
+    return _with_tokens(text, products, tools), pairs + body_pairs

@@ -1,11 +1,14 @@
 """Train the triage model from the labelled corpus: validate, cross-validate, report, fit, write.
 
 The model is three linear heads over one shared set of tf-idf features (see
-textprep.Featurizer): ``technical`` (all examples), ``topic`` and ``faq`` (technical
-examples only). Its score is the mean over the three heads of the stratified k-fold
-cross-validated macro-F1; a new model that scores lower than the current one is
-not written unless forced. The threshold on P(not technical) is tuned on the
-out-of-fold probabilities for a non-technical precision of at least 97%.
+features.Featurizer): ``technical`` (all examples), ``topic`` and ``faq`` (technical
+examples only), trained with each example's weight (corrections count more).
+Cross-validation keeps each writer's mails in one fold (corpus.Example.group), so
+its figures are about writers the model has not seen; the threshold on
+P(not technical) (for a non-technical precision of at least 98%) and the FAQ
+calibration are tuned on those out-of-fold predictions. A new model that is worse
+than the current one on a held-out set (the blind set, the example mails), or
+without held-out sets scores a lower CV macro-F1, is not written unless forced.
 """
 
 from __future__ import annotations
@@ -27,17 +30,12 @@ from rich.console import Console
 from rich.progress import Progress
 
 from .. import __version__
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError
 from .classify import METADATA_FILE, MODEL_FILE, LinearHead, Scores, TriageModel
-from .corpus import Example, extra_examples, load_corpus
-from .evaluation import (
-    NOT_TECHNICAL_PRECISION,
-    calibrate_faq,
-    evaluate,
-    print_report,
-    tune_not_technical,
-)
+from .corpus import CORRECTION_WEIGHT, Example, extra_examples, load_corpus, with_corrections
+from .evaluation import NOT_TECHNICAL_PRECISION, evaluate, print_report, tune
 from .features import Featurizer
+from .heldout import check_better, previous_score
 from .textprep import prepare
 
 
@@ -48,6 +46,7 @@ class ModelSpec:
     subject_weight: int = 2
     transliterate: bool = True
     products: bool = True
+    tools: bool = True
     words: tuple[int, int] | None = (1, 2)
     chars: tuple[int, int] | None = (2, 5)
     min_df: int = 2
@@ -73,6 +72,8 @@ class TrainReport:
     previous_score: float | None = None
     model_path: Path | None = None
     counts: dict = field(default_factory=dict)
+    # The new model's figures on each held-out set (evaluation.request_figures).
+    heldout: dict = field(default_factory=dict)
 
 
 def _estimator(kind: str, C: float, y: np.ndarray, balanced: bool = False):
@@ -107,7 +108,9 @@ def _linear_head(estimator) -> LinearHead:
     )
 
 
-def _fit_head(kind: str, C: float, X, y: np.ndarray, balanced: bool = False) -> LinearHead:
+def _fit_head(
+    kind: str, C: float, X, y: np.ndarray, balanced: bool = False, weights=None
+) -> LinearHead:
     labels = sorted(set(y.tolist()), key=str)
     if len(labels) == 1:
         # A training set with a single label (tiny corpora, CV folds): always that label.
@@ -115,7 +118,8 @@ def _fit_head(kind: str, C: float, X, y: np.ndarray, balanced: bool = False) -> 
     with warnings.catch_warnings():
         # lbfgs may stop a little short of its tolerance on tiny sets; the model is still usable.
         warnings.filterwarnings("ignore", message=".*did not converge.*|.*failed to converge.*")
-        return _linear_head(_estimator(kind, C, y, balanced).fit(X, y))
+        estimator = _estimator(kind, C, y, balanced)
+        return _linear_head(estimator.fit(X, y, sample_weight=weights))
 
 
 def fit_model(
@@ -132,6 +136,7 @@ def fit_model(
             subject_weight=spec.subject_weight,
             transliterate=spec.transliterate,
             products=spec.products,
+            tools=spec.tools,
         )
         for e in examples
     ]
@@ -143,12 +148,17 @@ def fit_model(
     if len(set(technical.tolist())) < 2:
         raise ConfigError(["the training examples need both technical and non-technical requests"])
     rows = np.flatnonzero(technical)
-    heads = {"technical": _fit_head(*spec.technical, X, technical, "technical" in spec.balanced)}
+    weights = np.array([e.weight for e in examples], dtype=np.float64)
+    heads = {
+        "technical": _fit_head(*spec.technical, X, technical, "technical" in spec.balanced, weights)
+    }
     topics, faqs = (
         np.array([getattr(examples[i], name) for i in rows]) for name in ("topic", "faq")
     )
-    heads["topic"] = _fit_head(*spec.topic, X[rows], topics, "topic" in spec.balanced)
-    heads["faq"] = _fit_head(*spec.faq, X[rows], faqs, "faq" in spec.balanced)
+    for name, y in (("topic", topics), ("faq", faqs)):
+        heads[name] = _fit_head(
+            *getattr(spec, name), X[rows], y, name in spec.balanced, weights[rows]
+        )
     return TriageModel(
         featurizer,
         heads,
@@ -157,6 +167,7 @@ def fit_model(
         spec.transliterate,
         spec.products,
         faq_calibration,
+        spec.tools,
     )
 
 
@@ -169,30 +180,55 @@ def predict_scores(model: TriageModel, examples: list[Example]) -> list[Scores]:
 
 
 def _strata(examples: list[Example], folds: int) -> tuple[list[str], int]:
-    """Labels to stratify the folds on (as fine as the counts allow) and the number of folds."""
-    fine = [f"{e.topic}/{e.faq}" if e.technical else "not-technical" for e in examples]
-    coarse = [e.topic if e.technical else "not-technical" for e in examples]
-    for strata in (fine, coarse):
-        if min(Counter(strata).values()) >= folds:
-            return strata, folds
-    smallest = min(Counter(coarse).values())
+    """Labels to stratify the folds on (topic, or not technical) and the number of folds.
+
+    Fewer folds than asked when a label has fewer examples, or there are fewer
+    groups (writers), than folds.
+    """
+    strata = [e.topic if e.technical else "not-technical" for e in examples]
+    smallest = min(Counter(strata).values())
     if smallest < 2:
         raise ConfigError(
             [f"too few examples to cross-validate: a label has only {smallest} example"]
         )
-    return coarse, smallest
+    groups = len({e.group for e in examples})
+    if groups < 2:
+        raise ConfigError(["too few writers to cross-validate: every example has the same one"])
+    return strata, min(folds, smallest, groups)
+
+
+def fold_numbers(examples: list[Example], folds: int = 5, seed: int = 0) -> list[int]:
+    """The fold of each example: all of a group's (writer's) examples in one fold.
+
+    Stratified on the topic (or not technical) as far as the groups allow, so that
+    every fold's figures are about writers the model did not see in training.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    strata, folds = _strata(examples, folds)
+    groups = [e.group for e in examples]
+    out = [0] * len(examples)
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for number, (_, test_rows) in enumerate(splitter.split(np.zeros(len(strata)), strata, groups)):
+        for i in test_rows:
+            out[i] = number
+    return out
 
 
 def cross_validate(
-    examples: list[Example], spec: ModelSpec, folds: int = 5, on_fold=None, seed: int = 0
+    examples: list[Example],
+    spec: ModelSpec,
+    folds: int = 5,
+    on_fold=None,
+    seed: int = 0,
+    fold_of: list[int] | None = None,
 ) -> list[Scores]:
-    """Out-of-fold probabilities of every example (stratified k-fold, shuffled with ``seed``)."""
-    from sklearn.model_selection import StratifiedKFold
-
-    strata, folds = _strata(examples, folds)
+    """Out-of-fold probabilities of every example, the folds grouped by writer (fold_numbers)."""
+    fold_of = fold_of if fold_of is not None else fold_numbers(examples, folds, seed)
     out: list[Scores | None] = [None] * len(examples)
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for train_rows, test_rows in splitter.split(np.zeros(len(strata)), strata):
+    for number in sorted(set(fold_of)):
+        train_rows = [i for i, f in enumerate(fold_of) if f != number]
+        test_rows = [i for i, f in enumerate(fold_of) if f == number]
         model = fit_model([examples[i] for i in train_rows], spec)
         for i, scores in zip(
             test_rows, predict_scores(model, [examples[i] for i in test_rows]), strict=True
@@ -217,15 +253,6 @@ def _write_atomically(path: Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _previous_score(models_dir: Path) -> float | None:
-    """The current model's score from its metadata, or None when there is none (or unreadable)."""
-    try:
-        score = json.loads((models_dir / METADATA_FILE).read_text(encoding="utf-8"))["cv"]["score"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return float(score) if isinstance(score, int | float) else None
 
 
 def _counts(examples: list[Example]) -> dict:
@@ -279,52 +306,57 @@ def train(
     progress: bool = True,
     folds: int = 5,
     spec: ModelSpec | None = None,
+    heldout: dict[str, list[Example]] | None = None,
 ) -> TrainReport:
     """Cross-validate, report, fit on everything and write the model to ``models_dir``.
 
+    ``heldout`` names sets of requests never trained or tuned on (the blind set, the
+    example mails; see heldout.load_heldout): the new model is only measured on
+    them, and refused when it is worse than the current one on any of them. Without
+    held-out sets the current model's CV score is the bar.
+
     Raises ConfigError for a bad corpus line (naming file:line) and ModelError when
-    the current model scores higher than the new one and ``force`` is false.
+    the current model is better and ``force`` is false.
     """
     started = time.perf_counter()
     console = console or Console()
     spec = spec or ModelSpec()
     models_dir = Path(models_dir)
-    examples, digest = load_corpus(Path(corpus_dir))
-    examples += extra_examples(extra or [])
+    corpus, digest = load_corpus(Path(corpus_dir))
+    corrections = extra_examples(extra or [])
+    examples = with_corrections(corpus, corrections)
     counts = _counts(examples)
     console.print(
         f"Training on {counts['total']} examples ({counts['technical']} technical, "
-        f"{counts['not_technical']} not technical; {len(extra or [])} corrections)"
+        f"{counts['not_technical']} not technical; {len(corrections)} corrections of "
+        f"{len(extra or [])}, each counting {CORRECTION_WEIGHT:g} times)"
     )
-    folds = _strata(examples, folds)[1]  # fewer when a label has fewer examples than folds
+    fold_of = fold_numbers(examples, folds)
+    folds = len(set(fold_of))
     with Progress(console=console, disable=not progress, transient=True) as bar:
         task = bar.add_task("cross-validating", total=folds + 1)
-        scores = cross_validate(examples, spec, folds, on_fold=lambda: bar.advance(task))
-        threshold = tune_not_technical(examples, scores)
-        calibration = calibrate_faq(examples, scores)
-        cv = evaluate(examples, scores, threshold, faq_calibration=calibration)
+        scores = cross_validate(examples, spec, fold_of=fold_of, on_fold=lambda: bar.advance(task))
+        threshold, calibration = tune(examples, scores)
+        cv = evaluate(examples, scores, fold_of)
         thresholds = {
             "not_technical": threshold,
             "not_technical_target_precision": NOT_TECHNICAL_PRECISION,
         }
         print_report(console, cv, thresholds, folds)
-        previous = _previous_score(models_dir)
-        if previous is not None and previous > cv["score"] and not force:
-            raise ModelError(
-                f"the new model scores {cv['score']:.4f} (mean CV macro-F1), the current one "
-                f"{previous:.4f}: the model was not replaced; use --force to replace it"
-            )
         bar.update(task, description="fitting the final model")
         model = fit_model(examples, spec, threshold, calibration)
         bar.advance(task)
+    previous = previous_score(models_dir)
+    measured = check_better(model, models_dir, heldout or {}, cv["score"], force, console)
     seconds = round(time.perf_counter() - started, 1)
     metadata = {
-        "corpus": {**digest, "extra_examples": len(extra or [])},
+        "corpus": {**digest, "extra_examples": len(corrections)},
         "examples": counts,
         "spec": asdict(spec),
         "thresholds": thresholds,
         "faq_calibration": calibration,
-        "cv": {"folds": folds, **cv},
+        "cv": {"folds": folds, "grouped_by": "writer (old corpus: file and block of lines)", **cv},
+        "heldout": measured,
         "train_seconds": seconds,
     }
     path = write_model(models_dir, model, metadata)
@@ -332,5 +364,14 @@ def train(
         f"Model written to {path} ({path.stat().st_size / 1e6:.1f} MB) in {seconds:.1f} s"
     )
     return TrainReport(
-        counts["total"], cv["score"], cv, thresholds, seconds, True, previous, path, counts
+        counts["total"],
+        cv["score"],
+        cv,
+        thresholds,
+        seconds,
+        True,
+        previous,
+        path,
+        counts,
+        measured,
     )
