@@ -22,9 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from triage_daemon.cli import _logging  # noqa: E402
+from triage_daemon.check import load_classifier  # noqa: E402
+from triage_daemon.cli.common import _logging  # noqa: E402
 from triage_daemon.config import load_settings  # noqa: E402
-from triage_daemon.daemon import Daemon, load_classifier  # noqa: E402
+from triage_daemon.daemon import Daemon  # noqa: E402
 
 
 def serve_child(settings, classifier, smtp_port: str) -> None:
