@@ -101,7 +101,7 @@ def test_rules_check_against_the_config_mailboxes(attica):
         app, ["rules", "check", "--config", str(attica / "config.toml")], env=ENV
     )
     assert result.exit_code == 1
-    assert "το ΠΕΚΕΣ «pekes7» δεν είναι γραμματοκιβώτιο του config" in result.output
+    assert "το γραμματοκιβώτιο «pekes6» του config δεν έχει ΠΕΚΕΣ εδώ" in result.output
 
 
 def test_rules_explain_names_the_specialist_and_why(attica, tmp_path):

@@ -139,9 +139,9 @@ def test_replies_go_to_people_not_spellings_and_never_to_ourselves(servers, make
     # The Reply-To named our own helpdesk: no reply, to anyone.
     assert servers.dovecot.count("pekes1", "INBOX") == 0
     assert sum(servers.dovecot.count(f"teacher{n}") for n in (4, 9, 10, 11, 12)) == 0
-    # A line separator in the name leaves the greeting one line.
+    # A line separator in the name leaves the greeting one line (the first name, vocative).
     (reply,) = [parse(r) for r in servers.wait_for("teacher5")]
-    assert reply.get_body(("plain",)).get_content().splitlines()[0] == "Γεια σας, Ελένη Ρήγα,"
+    assert reply.get_body(("plain",)).get_content().splitlines()[0] == "Γεια σας, Ελένη,"
 
 
 # Auto-responders that add no automatic-mail header and do not thread their answer.
@@ -216,12 +216,12 @@ def test_two_helpdesks_answering_each_other_stop_after_one_reply_each(
 
 def test_a_debug_run_logs_no_mail_and_no_secret(servers, db_url, tmp_path):
     body = "Το webex δεν ανοίγει. ΣΩΜΑ-ΜΗΝΥΜΑΤΟΣ-7731"
-    raw = with_from(
-        request(subject="[/x] [bold]Webex[/bold] δεν ανοίγει", body=body),
-        b"From: Eve <eve\x1b[31m@school.example>",
-    )
+    markup = request(subject="[/x] [bold]Webex[/bold] δεν ανοίγει", body=body)
+    # An ESC inside the address: refused at parse time, quarantined with the reason.
     # Stored as a lax relay would deliver it: Postfix itself rewrites such a From.
-    servers.dovecot.append("pekes3", raw)
+    escaped = with_from(request(body=body), b"From: Eve <eve\x1b[31m@school.example>")
+    servers.dovecot.append("pekes3", markup)
+    servers.dovecot.append("pekes3", escaped)
     env = attica_env(servers, db_url, tmp_path / "data")
     env["COLUMNS"] = "250"
 
@@ -232,15 +232,17 @@ def test_a_debug_run_logs_no_mail_and_no_secret(servers, db_url, tmp_path):
     run = cli("run", "--once", "--log-level", "debug")
     log = run.stdout + run.stderr
     assert run.returncode == 0, log
-    assert "1 messages handled" in log
+    assert "2 messages handled" in log
     assert "ΣΩΜΑ-ΜΗΝΥΜΑΤΟΣ-7731" not in log and "ΣΩΜΑ" not in log
     assert servers.password not in log
-    assert "eve\\x1b[31m@school.example" in log and "\x1b" not in log
+    assert "\x1b" not in log and "control character" in log
     # The tables, in this process: they set up no logging.
     table = CliRunner().invoke(app, ["tickets", "--config", str(ATTICA)], env=env)
     assert table.exit_code == 0, table.output
-    assert "[/x] [bold]Webex[/bold]" in table.output
-    assert "eve\\x1b[31m@school.example" in table.output and "\x1b" not in table.output
+    assert "[/x] [bold]Webex[/bold]" in table.output and "\x1b" not in table.output
+    status = CliRunner().invoke(app, ["status", "--config", str(ATTICA)], env=env)
+    assert status.exit_code == 0, status.output
+    assert "control character" in status.output and "\x1b" not in status.output
     as_json = CliRunner().invoke(app, ["tickets", "--json", "--config", str(ATTICA)], env=env)
     (row,) = [json.loads(line) for line in as_json.output.splitlines()]
-    assert row["sender"] == "eve\x1b[31m@school.example"
+    assert row["subject"].startswith("[/x] [bold]Webex[/bold]")

@@ -14,7 +14,7 @@ from .config import Settings
 from .errors import ConfigError, ModelError
 from .reply.build import Replies
 from .rules import Rules, RulesError, load_rules
-from .rules.checks import coverage_warnings
+from .rules.checks import coverage_warnings, mailbox_warnings
 
 
 @dataclass
@@ -49,8 +49,10 @@ def startup_check(settings: Settings, classifier=None) -> Parts:
     folder = settings.daemon.rules_dir
     if has_rules(folder):
         try:
-            rules = load_rules(folder, [box.name for box in settings.mailboxes])
-            warnings = [f"{folder}: {message}" for _path, message in coverage_warnings(rules)]
+            names = [box.name for box in settings.mailboxes]
+            rules = load_rules(folder, names)
+            found = [*coverage_warnings(rules), *mailbox_warnings(rules, names)]
+            warnings = [f"{folder}: {message}" for _path, message in found]
         except RulesError as exc:
             problems += exc.problems
     if problems:

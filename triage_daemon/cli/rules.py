@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..config import CONFIG_ENV
 from ..rules import RulesError, load_rules
-from ..rules.checks import coverage_warnings
+from ..rules.checks import coverage_warnings, mailbox_warnings
 from .common import ConfigOption, _fail, _settings, app, err, shown
 
 rules_app = typer.Typer(no_args_is_help=True, help="The routing rules that the coordinator edits.")
@@ -35,7 +35,11 @@ def check_rules(
         rules = load_rules(folder, mailboxes)
     except RulesError as exc:
         _fail("Οι κανόνες έχουν λάθη / the rules have errors:", exc.problems, code=1)
-    for _path, message in coverage_warnings(rules):
+    found = [
+        *coverage_warnings(rules),
+        *mailbox_warnings(rules, mailboxes or list(rules.helpdesk.pekes)),
+    ]
+    for _path, message in found:
         err.print(f"  ! {shown(message)}", markup=False, highlight=False)
     people = len(rules.specialists.specialists)
     typer.echo(

@@ -46,13 +46,9 @@ def _pekes_names(rules: Rules, _mailboxes) -> Iterator[Found]:
 def _mailboxes(rules: Rules, mailboxes: list[str] | None) -> Iterator[Found]:
     if mailboxes is None:
         return
-    for name in rules.helpdesk.pekes:
-        if name not in mailboxes:
-            yield (
-                ("helpdesk", "pekes", name),
-                f"το ΠΕΚΕΣ «{name}» δεν είναι γραμματοκιβώτιο του config "
-                f"({', '.join(mailboxes)}) / not a mailbox of the config",
-            )
+    # A PEKES of the rules that this config does not serve is no error (an instance may
+    # serve some of the region's mailboxes; see mailbox_warnings), a mailbox without its
+    # PEKES is: its tickets would have no coordinator.
     for name in mailboxes:
         if name not in rules.helpdesk.pekes:
             yield (
@@ -108,3 +104,14 @@ def _calendar(rules: Rules, _mailboxes) -> Iterator[Found]:
             ("calendar", "public_holidays"),
             f"άγνωστη χώρα αργιών «{calendar.public_holidays}» (π.χ. GR) / unknown country",
         )
+
+
+def mailbox_warnings(rules: Rules, mailboxes: list[str]) -> Iterator[Found]:
+    """Not errors: PEKES of the rules that the config's mailboxes do not include."""
+    for name in rules.helpdesk.pekes:
+        if name not in mailboxes:
+            yield (
+                ("helpdesk", "pekes", name),
+                f"το ΠΕΚΕΣ «{name}» δεν είναι γραμματοκιβώτιο αυτού του config "
+                f"({', '.join(mailboxes)}) / not a mailbox of this config",
+            )
