@@ -1,4 +1,5 @@
-"""One mailbox's poll: new UIDs -> the pipeline -> move each mail to its outcome folder.
+"""One mailbox: its poll (new UIDs -> the pipeline -> each mail to its outcome folder)
+and the watcher that polls, waits for new mail and reconnects after a failure.
 
 The mailbox's UIDVALIDITY and the highest UID handled are kept in the database. A
 mail is moved only after its outcome was committed; a mail whose move did not
@@ -10,8 +11,11 @@ the ones already handled by their Message-ID.
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import update
@@ -21,11 +25,19 @@ from .clock import Clock
 from .config import MailboxSettings
 from .db import Database
 from .errors import MailboxError
-from .fetch import MailboxConnection, batches
+from .fetch import ConnectionLost, MailboxConnection, batches
 from .pipeline import Incoming, Outcome, Pipeline
 from .tables import MailboxState, MessageRecord
 
 log = logging.getLogger(__name__)
+
+# Pauses between attempts, (first, cap) in seconds. A lost connection is tried again
+# soon, so that mail is answered within seconds of the server's return; an error that
+# will not go away by itself (a refused login, a refused command) is tried less often.
+RECONNECT = (1.0, 5.0)
+RETRY = (5.0, 300.0)
+# While a mailbox keeps failing, it is said again at WARNING at most this often.
+REPEAT_WARNING_SECONDS = 300.0
 
 
 @dataclass
@@ -165,7 +177,8 @@ class MailboxPoller:
             session.add(state)
 
     def _record_error(self, message: str) -> None:
-        log.warning("%s", message)
+        # Said by the caller (the watcher, or run --once's report), once per outage.
+        log.debug("%s", message)
         with self.db.session() as session:
             state = session.get(MailboxState, self.box.name) or MailboxState(name=self.box.name)
             state.last_error = message
@@ -175,3 +188,101 @@ class MailboxPoller:
 
     def close(self) -> None:
         self.connection.close()
+
+    # -- the watcher ------------------------------------------------------------------
+
+    def watch(
+        self,
+        stop: threading.Event,
+        idle_seconds: float,
+        poll_seconds: float,
+        pause: Callable[[float], object] | None = None,
+    ) -> None:
+        """Until ``stop`` is set: poll, then wait for new mail (IDLE for ``idle_seconds``,
+        else ``poll_seconds``). After a failure, ``pause`` (``stop.wait``) and go again:
+        1 s doubling to 5 s when the connection was lost or refused, 5 s doubling to
+        5 minutes for any other error, so a lost server is found again within seconds of
+        its return and a refused login is not hammered."""
+        pause = pause or stop.wait
+        reconnect, retry = Backoff(*RECONNECT), Backoff(*RETRY)
+        outage = Outage(self.box.name)
+        while not stop.is_set():
+            try:
+                self.poll_once(stop)
+                outage.over()
+                reconnect.reset()
+                retry.reset()
+                if not stop.is_set():
+                    seconds = idle_seconds if self.connection.can_idle else poll_seconds
+                    self.connection.wait(seconds, stop)
+            except ConnectionLost as exc:
+                self.close()
+                pause(outage.failed(str(exc), reconnect.next()))
+            except MailboxError as exc:
+                self.close()
+                pause(outage.failed(str(exc), retry.next()))
+            except Exception as exc:
+                log.exception("%s: unexpected error", self.box.name)
+                self.close()
+                pause(outage.failed(f"{self.box.name}: unexpected error: {exc!r}", retry.next()))
+        self.close()
+
+
+@dataclass
+class Backoff:
+    """Pauses between attempts, doubling from ``first`` to ``cap``; each is drawn between
+    three quarters of it and all of it, so that six mailboxes do not retry in step."""
+
+    first: float
+    cap: float
+    failures: int = 0
+
+    def next(self) -> float:
+        # The exponent stops growing long before the cap would: 2 ** 1100 is no float.
+        delay = min(self.first * 2 ** min(self.failures, 30), self.cap)
+        self.failures += 1
+        return delay * random.uniform(0.75, 1.0)
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+@dataclass
+class Outage:
+    """A mailbox's run of failures, said at WARNING when it starts and every few minutes
+    while it lasts (not on every attempt), and at INFO when it ends."""
+
+    mailbox: str
+    failures: int = 0
+    since: float = 0.0
+    warned: float = 0.0
+
+    def failed(self, error: str, delay: float) -> float:
+        """Note a failure, log it if due; returns ``delay`` for the caller's pause."""
+        now = time.monotonic()
+        if not self.failures:
+            self.since = now
+        self.failures += 1
+        if self.failures == 1 or now - self.warned >= REPEAT_WARNING_SECONDS:
+            self.warned = now
+            log.warning(
+                "%s (failure %d in %.0f s); retrying in %.1f s",
+                error,
+                self.failures,
+                now - self.since,
+                delay,
+            )
+        else:
+            log.debug("%s; retrying in %.1f s", error, delay)
+        return delay
+
+    def over(self) -> None:
+        if self.failures:
+            log.info(
+                "%s: working again after %d failed attempts in %.0f s",
+                self.mailbox,
+                self.failures,
+                time.monotonic() - self.since,
+            )
+        self.failures = 0
+
