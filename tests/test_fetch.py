@@ -1,4 +1,4 @@
-"""fetch.py on a real Dovecot: IDLE ends at once when the connection dies.
+"""fetch.py on a real Dovecot: IDLE ends at once when the connection dies, sizes come first.
 
 The faults are made by FaultProxy, a TCP proxy between the client and the real Dovecot
 that can close the connection, reset it, speak a line for the server, or freeze (pass
@@ -245,3 +245,20 @@ def test_login_cut_short_by_a_dropped_connection_is_a_lost_connection(proxy):
     assert connection_failed(LoginError("NO [UNAVAILABLE] Temporary authentication failure"))
     assert not connection_failed(LoginError("NO [AUTHENTICATIONFAILED] Authentication failed."))
 
+
+def test_sizes_and_headers_without_the_body(servers, connect):
+    big = request(body="Λίγα λόγια.\n" + "x" * 200_000 + "\n", subject="Μεγάλο")
+    servers.dovecot.append_many(USER, [request(), big])
+    connection = connect()
+    first, second = connection.new_uids(0)
+    sizes = connection.sizes([first, second, second + 100])
+    assert set(sizes) == {first, second}
+    assert sizes[second] > 200_000 > sizes[first]
+    headers = connection.fetch_headers([second], limit=4096)
+    header = headers[second]
+    assert b"Subject:" in header and b"x" * 100 not in header
+    assert len(header) <= 4096
+    # Nothing was marked read by looking.
+    with servers.dovecot.connect(USER) as client:
+        client.select_folder("INBOX", readonly=True)
+        assert all(b"\\Seen" not in f for f in client.get_flags([first, second]).values())

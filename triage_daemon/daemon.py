@@ -78,7 +78,13 @@ class Daemon:
         )
         self.pollers = [
             MailboxPoller(
-                box, self.pipeline, self.db, self.clock, settings.daemon.batch_size, on_outcome
+                box,
+                self.pipeline,
+                self.db,
+                self.clock,
+                settings.daemon.batch_size,
+                on_outcome,
+                max_message_bytes=settings.daemon.max_message_bytes,
             )
             for box in settings.mailboxes
         ]

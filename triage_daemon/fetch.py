@@ -5,6 +5,8 @@ cost does not grow with the mailbox (a fresh SELECT makes Dovecot re-read its wh
 uid list). IDLE (RFC 2177) is used to hear of new mail at once where offered; a
 connection that closes, says BYE or fails during IDLE ends the wait at once
 (ConnectionLost), and one that stops answering is caught when IDLE is renewed.
+Sizes (RFC822.SIZE) are asked before any body, so that a mail too big to handle is
+never downloaded: only its header is.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ TRIAGED = b"$Triaged"
 SEEN = b"\\Seen"
 # How often an IDLE wait looks at the stop event.
 STOP_CHECK_SECONDS = 1.0
+# An oversized mail is quarantined from its header; a header is read up to this size
+# (a partial FETCH, RFC 3501 6.4.5), so that not even a giant header is downloaded whole.
+HEADER_BYTES = 64 * 1024
 NEW_MAIL = (b"EXISTS", b"RECENT")
 
 
@@ -128,12 +133,38 @@ class MailboxConnection:
             raise self._failure("search failed", exc) from exc
         return sorted(uid for uid in uids if uid > after)
 
+    def sizes(self, uids: list[int]) -> dict[int, int]:
+        """The size (RFC822.SIZE) of each UID still present: what fetching it would bring.
+
+        Only the numbers travel; the server keeps them in its index.
+        """
+        if not uids:
+            return {}
+        data = self._fetch(uids, [b"RFC822.SIZE"], "fetching sizes")
+        return {
+            uid: int(data[uid][b"RFC822.SIZE"])
+            for uid in uids
+            if b"RFC822.SIZE" in data.get(uid, {})
+        }
+
     def fetch(self, uids: list[int]) -> dict[int, bytes]:
         """The raw bytes of each UID still present (BODY.PEEK: the \\Seen flag is untouched)."""
         if not uids:
             return {}
         data = self._fetch(uids, [b"BODY.PEEK[]"], "fetch")
         return {uid: data[uid][b"BODY[]"] for uid in uids if b"BODY[]" in data.get(uid, {})}
+
+    def fetch_headers(self, uids: list[int], limit: int = HEADER_BYTES) -> dict[int, bytes]:
+        """The header of each UID still present, cut at ``limit`` bytes; the body is not read."""
+        if not uids:
+            return {}
+        data = self._fetch(uids, [f"BODY.PEEK[HEADER]<0.{limit}>".encode()], "fetching headers")
+        # A partial fetch is answered as BODY[HEADER]<0> (RFC 3501 7.4.2).
+        return {
+            uid: data[uid][b"BODY[HEADER]<0>"]
+            for uid in uids
+            if b"BODY[HEADER]<0>" in data.get(uid, {})
+        }
 
     def _fetch(self, uids: list[int], items: list[bytes], what: str) -> dict:
         client = self._client()

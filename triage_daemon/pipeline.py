@@ -341,16 +341,31 @@ class Pipeline:
             disposition, reason, folder, ticket.id if ticket else None, sender, subject, reply=reply
         )
 
+    def quarantine(self, item: Incoming, reason: str) -> Outcome:
+        """Set ``item`` aside unprocessed with ``reason``, exactly once, as a mail too big
+        to download: ``item.raw`` may be its header alone, which names the sender, the
+        subject and the Message-ID in the record."""
+        try:
+            mail = parse_message(item.raw, max_bytes=self.settings.daemon.max_message_bytes)
+        except ParseError:
+            mail = None
+        outcome = self._set_aside(item, mail, reason)
+        self._log(item, outcome)
+        return outcome
+
     def _quarantine_crash(self, item: Incoming) -> Outcome:
         """An unexpected error: log the traceback, set the mail aside with the reason."""
         log.exception("%s UID %s: unexpected error; quarantined", item.mailbox, item.uid)
         reason = "internal error: " + traceback.format_exc(limit=3).strip().splitlines()[-1]
+        return self._set_aside(item, None, reason)
+
+    def _set_aside(self, item: Incoming, mail: ParsedMail | None, reason: str) -> Outcome:
         box = self.settings.mailbox(item.mailbox)
         with self.db.session() as session:
             record = track.find_record(session, item.mailbox, item.uidvalidity, item.uid)
             if record is not None:
                 return repeated(record)
-            return self._record(session, item, box, None, Disposition.quarantined, reason)
+            return self._record(session, item, box, mail, Disposition.quarantined, reason)
 
     def _log(self, item: Incoming, outcome: Outcome) -> None:
         log.info(

@@ -6,6 +6,10 @@ mail is moved only after its outcome was committed; a mail whose move did not
 happen (a crash, a dropped connection) is moved on the next poll. When UIDVALIDITY
 changes every mail still in INBOX is looked at again, and the pipeline recognises
 the ones already handled by their Message-ID.
+
+A batch's sizes are asked first (RFC822.SIZE): a mail over the size limit is
+quarantined from its header alone and never downloaded, and the rest is fetched in
+chunks of at most ``batch_bytes``, so that memory stays bounded whatever the mail.
 """
 
 from __future__ import annotations
@@ -15,22 +19,25 @@ import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import update
 from sqlmodel import select
 
 from .clock import Clock
-from .config import MailboxSettings
+from .config import DaemonSettings, MailboxSettings
 from .db import Database
 from .errors import MailboxError
-from .fetch import ConnectionLost, MailboxConnection, batches
+from .fetch import HEADER_BYTES, ConnectionLost, MailboxConnection, batches
 from .pipeline import Incoming, Outcome, Pipeline
 from .tables import MailboxState, MessageRecord
 
 log = logging.getLogger(__name__)
 
+# The bytes one fetch may bring at most: a few mails with attachments, never a hundred.
+BATCH_BYTES = 8 * 1024 * 1024
+MAX_MESSAGE_BYTES = DaemonSettings.model_fields["max_message_bytes"].default
 # Pauses between attempts, (first, cap) in seconds. A lost connection is tried again
 # soon, so that mail is answered within seconds of the server's return; an error that
 # will not go away by itself (a refused login, a refused command) is tried less often.
@@ -58,6 +65,9 @@ class MailboxPoller:
         clock: Clock,
         batch_size: int = 100,
         on_outcome=None,
+        *,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        batch_bytes: int = BATCH_BYTES,
     ):
         self.box = box
         self.pipeline = pipeline
@@ -65,6 +75,8 @@ class MailboxPoller:
         self.clock = clock
         self.batch_size = batch_size
         self.on_outcome = on_outcome
+        self.max_message_bytes = max_message_bytes
+        self.batch_bytes = batch_bytes
         self.connection = MailboxConnection(box)
 
     def poll_once(self, stop: threading.Event | None = None) -> PollResult:
@@ -121,13 +133,21 @@ class MailboxPoller:
         return state
 
     def _process_batch(self, batch: list[int], uidvalidity: int, result: PollResult) -> None:
-        fetched = self.connection.fetch(batch)
+        sizes = self.connection.sizes(batch)
+        for chunk in chunks(batch, sizes, self.batch_bytes, self.max_message_bytes):
+            self._process_chunk(chunk, sizes, uidvalidity, result)
+
+    def _process_chunk(
+        self, chunk: list[int], sizes: dict[int, int], uidvalidity: int, result: PollResult
+    ) -> None:
+        oversized = {uid for uid in chunk if sizes[uid] > self.max_message_bytes}
+        headers = self.connection.fetch_headers(sorted(oversized))
+        raws = self.connection.fetch([uid for uid in chunk if uid not in oversized])
         by_folder: dict[str, list[int]] = defaultdict(list)
-        for uid in batch:
-            raw = fetched.get(uid)
-            if raw is None:  # expunged by someone else since the search
+        for uid in chunk:
+            outcome = self._handle(uid, uidvalidity, raws.pop(uid, None), headers.get(uid), sizes)
+            if outcome is None:  # expunged by someone else since the search
                 continue
-            outcome = self.pipeline.process(Incoming(self.box.name, uidvalidity, uid, raw))
             result.outcomes.append(outcome)
             by_folder[outcome.folder].append(uid)
             if self.on_outcome:
@@ -135,6 +155,28 @@ class MailboxPoller:
         for folder, uids in by_folder.items():
             self.connection.move(uids, folder)
             self._mark_moved(uidvalidity, uids)
+
+    def _handle(
+        self,
+        uid: int,
+        uidvalidity: int,
+        raw: bytes | None,
+        header: bytes | None,
+        sizes: dict[int, int],
+    ) -> Outcome | None:
+        """The pipeline's outcome for one mail; an oversized one is quarantined from its
+        header (``raw`` is None for it: its body was never fetched)."""
+        if header is not None:
+            reason = (
+                f"message is {sizes[uid]} bytes (RFC822.SIZE), over the limit of "
+                f"{self.max_message_bytes}: set aside from its header, not downloaded"
+            )
+            return self.pipeline.quarantine(
+                Incoming(self.box.name, uidvalidity, uid, header), reason
+            )
+        if raw is None:
+            return None
+        return self.pipeline.process(Incoming(self.box.name, uidvalidity, uid, raw))
 
     def _retry_moves(self, uidvalidity: int | None) -> None:
         """Move the mail whose outcome was committed but whose move never happened."""
@@ -286,3 +328,21 @@ class Outage:
             )
         self.failures = 0
 
+
+def chunks(uids: list[int], sizes: dict[int, int], budget: int, limit: int) -> Iterator[list[int]]:
+    """The UIDs of ``uids`` still present (those ``sizes`` knows), in order, cut where the
+    bytes to fetch would pass ``budget``. A mail over ``limit`` costs only its header; one
+    bigger than ``budget`` goes alone."""
+    chunk: list[int] = []
+    total = 0
+    for uid in uids:
+        if uid not in sizes:
+            continue
+        cost = min(sizes[uid], HEADER_BYTES) if sizes[uid] > limit else sizes[uid]
+        if chunk and total + cost > budget:
+            yield chunk
+            chunk, total = [], 0
+        chunk.append(uid)
+        total += cost
+    if chunk:
+        yield chunk
