@@ -7,17 +7,30 @@ bounds that the bugs they guard against would still break.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import pwd
+import random
+import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid
 
 import pytest
-from e2e import attica_settings
+from e2e import ATTICA, attica_env, attica_settings
 from mailfactory import request
+from smtp_sink import Sink, SMTPSink
 from sqlmodel import func, select
 
 from triage_daemon.daemon import Daemon
-from triage_daemon.tables import MailboxState, OutboxMessage, Ticket
+from triage_daemon.db import Database
+from triage_daemon.tables import MailboxState, MessageRecord, OutboxMessage, Ticket
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
 
@@ -119,3 +132,200 @@ def test_imap_server_stopped_and_started_while_idling(servers, serving):
         assert len(servers.wait_for(f"teacher{n}", count=1)) == sum(
             1 for _, s, _ in mails if s == f"teacher{n}@school.example"
         )
+
+
+def append_mails(servers, count_: int, first: int = 0) -> list[tuple[bytes, str, str]]:
+    """Store ``count_`` teachers' mails straight into the helpdesks' INBOXes (no SMTP)."""
+    mails = [teacher_mail(n, HELPDESKS[n % 6]) for n in range(first, first + count_)]
+    for helpdesk in HELPDESKS:
+        raws = [raw for raw, _, to in mails if to == f"helpdesk@{helpdesk}.att.example"]
+        servers.dovecot.append_many(helpdesk, raws)
+    return mails
+
+
+def replies_by_teacher(servers) -> dict[str, list[bytes]]:
+    return {f"teacher{n}": servers.dovecot.fetch_all(f"teacher{n}") for n in range(1, 21)}
+
+
+def test_smtp_server_stopped_and_started_while_replies_are_due(servers, serving):
+    """Postfix down: mail is still picked up and ticketed; the replies wait in the outbox
+    and each goes exactly once when Postfix is back."""
+    daemon = serving(smtp={"retry_base_seconds": 1.0, "retry_max_seconds": 2.0})
+    servers.postfix.stop()
+    mails = append_mails(servers, 12)
+    triaged = wait_until(lambda: count(daemon, Ticket) == 12, 20, "12 tickets while SMTP down")
+    time.sleep(3)  # the replies are due, the relay is down
+    assert sent(daemon) == 0
+    assert count(daemon, OutboxMessage, OutboxMessage.status == "pending") == 12
+    servers.postfix.start()
+    back = time.monotonic()
+    wait_until(lambda: sent(daemon) == 12, 30, "12 replies sent")
+    answered = time.monotonic() - back
+    print(f"\nSMTP down: 12 mails ticketed in {triaged:.1f} s; replies sent {answered:.1f} s after")
+    servers.postfix.wait_delivered()
+    time.sleep(1)  # a second send, were there one, would have come by now
+    servers.postfix.wait_delivered()
+    got = replies_by_teacher(servers)
+    for n in range(1, 21):
+        expected = sum(1 for _, s, _ in mails if s == f"teacher{n}@school.example")
+        assert len(got[f"teacher{n}"]) == expected, f"teacher{n}"
+    assert count(daemon, OutboxMessage, OutboxMessage.status != "sent") == 0
+
+
+class SlowSink(Sink):
+    """An SMTP server that answers each mail's data after ``delay`` seconds."""
+
+    delay = 3.0
+
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.fixture
+def slow_smtp() -> Iterator[SMTPSink]:
+    server = SMTPSink()
+    server.sink = SlowSink()
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_slow_smtp_server_does_not_slow_down_pickup_and_triage(servers, serving, slow_smtp):
+    daemon = serving(smtp={"host": "127.0.0.1", "port": slow_smtp.port})
+    delay = slow_smtp.sink.delay
+    start = time.monotonic()
+    append_mails(servers, 12)
+    first = wait_until(lambda: count(daemon, Ticket) == 12, 20, "12 tickets")
+    # A second wave while the first wave's replies crawl out.
+    append_mails(servers, 6, first=12)
+    second = wait_until(lambda: count(daemon, Ticket) == 18, 20, "18 tickets")
+    out, elapsed = len(slow_smtp.received), time.monotonic() - start
+    print(
+        f"\nslow SMTP ({delay:.0f} s a mail): 12 mails ticketed in {first:.1f} s, 6 more in "
+        f"{second:.1f} s; by then ({elapsed:.1f} s) {out} of 18 replies were accepted"
+    )
+    # Triage did not wait for SMTP: at most one reply per 3 s per connection was out.
+    assert first < 5 and second < 5
+    assert out <= elapsed / delay * daemon.settings.smtp.connections < 18
+    # The server speeds up: every reply still goes, once.
+    slow_smtp.sink.delay = 0
+    wait_until(lambda: len(slow_smtp.received) == 18, 30, "18 replies received")
+    time.sleep(0.5)
+    assert len(slow_smtp.received) == 18
+    assert len({r.data for r in slow_smtp.received}) == 18
+
+
+# The backlog test's size: TRIAGE_CHAOS_BACKLOG=20000 for the full campaign (several
+# minutes here, at 50-80 mails/s); the suite's default keeps it under a minute.
+BACKLOG = int(os.environ.get("TRIAGE_CHAOS_BACKLOG", "500"))
+# Each mail carries an attachment sized so that the whole backlog is about 64 MB: a
+# daemon that kept the mail it has seen would grow by that much, whatever the count.
+BACKLOG_BYTES = 64 * 1024 * 1024
+ATTACHMENT = random.Random(9).randbytes(
+    max(1024, min(BACKLOG_BYTES * 3 // 4 // BACKLOG, 96 * 1024))
+)
+# Peak RSS allowed over that of the same run on a 50-mail INBOX.
+MAX_GROWTH = 40 * 1024 * 1024
+
+
+def backlog_mail(n: int) -> bytes:
+    message = EmailMessage()
+    message["From"] = f"Εκπαιδευτικός {n} <t{n}@school.example>"
+    message["To"] = "helpdesk@pekes1.att.example"
+    message["Subject"] = f"Δεν ανοίγει η πλατφόρμα, αίτημα {n}"
+    message["Message-ID"] = make_msgid(idstring=f"backlog{n}", domain="school.example")
+    message["Date"] = format_datetime(datetime(2020, 3, 24, 9, 0, tzinfo=UTC))
+    message.set_content(
+        "Καλημέρα σας,\nδεν μπορώ να συνδεθώ στο e-class από το πρωί, βγάζει σφάλμα.\n"
+        f"Σας στέλνω το στιγμιότυπο οθόνης.\nΕυχαριστώ, εκπαιδευτικός {n}\n"
+    )
+    message.add_attachment(ATTACHMENT, maintype="image", subtype="png", filename="othoni.png")
+    return message.as_bytes(policy=SMTP)
+
+
+def fill_maildir(servers, login: str, count_: int, first: int = 0) -> None:
+    """Write ``count_`` mails straight into ``login``'s Maildir: into tmp/, then renamed
+    into new/, as any Maildir delivery agent does; Dovecot gives them UIDs when it next
+    looks. Much faster than APPEND (~390 a second here)."""
+    servers.dovecot.count(login)  # logs in once: the Maildir exists
+    maildir = servers.dovecot.home(login) / "Maildir"
+    owner = pwd.getpwnam(servers.dovecot.mail_user)
+    host = socket.gethostname()
+    for n in range(first, first + count_):
+        raw = backlog_mail(n)
+        name = f"{int(time.time())}.M{n}P{os.getpid()}.{host},S={len(raw)}"
+        temporary = maildir / "tmp" / name
+        temporary.write_bytes(raw)
+        os.chown(temporary, owner.pw_uid, owner.pw_gid)
+        os.rename(temporary, maildir / "new" / name)
+
+
+# Runs the command line and, on exit, writes its peak resident memory (VmHWM, in kB) to
+# $PEAK_FILE. Not ru_maxrss from wait4(): Linux carries the parent's high-water mark
+# over the exec into the child's, so that would report the test process's size.
+LAUNCHER = """
+import atexit, os, runpy, sys
+def peak():
+    with open("/proc/self/status") as status, open(os.environ["PEAK_FILE"], "w") as out:
+        out.write(next(line for line in status if line.startswith("VmHWM:")).split()[1])
+atexit.register(peak)
+sys.argv[0] = "triage-daemon"
+runpy.run_module("triage_daemon", run_name="__main__")
+"""
+
+
+def run_once(servers, db_url: str, data_dir, smtp_port: int) -> tuple[int, float, int, str]:
+    """``triage-daemon run --once`` in a process of its own: (exit status, seconds, peak
+    resident memory in bytes, stderr)."""
+    peak_file = data_dir / "peak-kb"
+    env = attica_env(servers, db_url, data_dir)
+    env.update(TRIAGE_SMTP_HOST="127.0.0.1", TRIAGE_SMTP_PORT=str(smtp_port))
+    env["PEAK_FILE"] = str(peak_file)
+    command = [sys.executable, "-c", LAUNCHER, "run", "--once", "--config", str(ATTICA)]
+    command += ["--log-level", "warning"]
+    start = time.monotonic()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800)
+    seconds = time.monotonic() - start
+    return done.returncode, seconds, int(peak_file.read_text()) * 1024, done.stderr
+
+
+def handled(db_url: str) -> dict[str, int]:
+    db = Database(db_url)
+    try:
+        with db.session() as session:
+            rows = session.exec(
+                select(MessageRecord.disposition, func.count()).group_by(MessageRecord.disposition)
+            ).all()
+    finally:
+        db.dispose()
+    return dict(rows)
+
+
+@pytest.fixture
+def sink() -> Iterator[SMTPSink]:
+    server = SMTPSink()
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_backlog_in_one_inbox_is_worked_through_with_bounded_memory(
+    servers, db_url, tmp_path, sink
+):
+    fill_maildir(servers, "pekes1", 50)
+    status, small_seconds, small_rss, errors = run_once(servers, db_url, tmp_path, sink.port)
+    assert status == 0, errors
+    fill_maildir(servers, "pekes1", BACKLOG, first=50)
+    status, seconds, rss, errors = run_once(servers, db_url, tmp_path, sink.port)
+    assert status == 0, errors
+    print(
+        f"\nbacklog of {BACKLOG} mails in one INBOX: run --once took {seconds:.0f} s "
+        f"({BACKLOG / seconds:.0f} mails/s, {len(sink.received) - 50} replies sent); "
+        f"peak RSS {rss / 2**20:.0f} MB against {small_rss / 2**20:.0f} MB for 50 mails "
+        f"({small_seconds:.1f} s)"
+    )
+    assert handled(db_url) == {"ticket": BACKLOG + 50}
+    assert servers.dovecot.count("pekes1", "INBOX") == 0
+    assert len(sink.received) == BACKLOG + 50
+    assert rss - small_rss < MAX_GROWTH
