@@ -262,3 +262,17 @@ def test_sizes_and_headers_without_the_body(servers, connect):
     with servers.dovecot.connect(USER) as client:
         client.select_folder("INBOX", readonly=True)
         assert all(b"\\Seen" not in f for f in client.get_flags([first, second]).values())
+
+
+def test_moves_and_polls_leave_no_unread_responses_behind(servers, connect):
+    servers.dovecot.append_many(USER, [request(subject=f"Αρ. {n}") for n in range(30)])
+    connection = connect()
+    uids = connection.new_uids(0)
+    for start in range(0, 30, 10):
+        connection.move(uids[start : start + 10], "Triage/Tickets")
+        connection.new_uids(uids[-1])
+    # imaplib keeps every untagged response nobody reads: 30 EXPUNGEs here, one per mail
+    # moved for the life of the connection, had they not been dropped.
+    pending = connection.client._imap.untagged_responses
+    assert not {"EXPUNGE", "FETCH", "RECENT", "COPYUID"} & set(pending)
+    assert servers.dovecot.count(USER, "Triage/Tickets") == 30

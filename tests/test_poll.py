@@ -177,3 +177,10 @@ def test_chunks_keep_the_order_and_the_byte_budget(sizes, budget, expected):
         list(chunks([1, 2, 3], sizes, budget=budget, limit=1_000 if budget > 1_000 else 10**9))
         == expected
     )
+
+
+def test_a_poll_that_does_not_keep_outcomes_still_counts_them(servers, make_poller, database):
+    servers.dovecot.append_many(BOX, [request(subject=f"Αρ. {n}") for n in range(3)])
+    result = make_poller().poll_once(keep_outcomes=False)
+    assert result.handled == 3 and result.outcomes == []
+    assert len(records(database)) == 3

@@ -123,7 +123,7 @@ def test_an_unexpected_error_is_logged_and_retried_like_a_refusal(database, capl
     poller = poller_for(database, closed_port())
     calls = []
 
-    def broken_poll(stop=None):
+    def broken_poll(stop=None, keep_outcomes=True):
         calls.append(1)
         raise RuntimeError("a bug in a stage")
 
@@ -139,7 +139,7 @@ def test_a_lost_connection_after_success_starts_the_backoff_afresh(database):
     poller = poller_for(database, closed_port())
     script = iter([ConnectionLost("lost"), ConnectionLost("lost"), None, ConnectionLost("lost")])
 
-    def scripted_poll(stop=None):
+    def scripted_poll(stop=None, keep_outcomes=True):
         step = next(script)
         if step is not None:
             raise step

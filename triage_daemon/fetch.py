@@ -45,6 +45,10 @@ STOP_CHECK_SECONDS = 1.0
 # (a partial FETCH, RFC 3501 6.4.5), so that not even a giant header is downloaded whole.
 HEADER_BYTES = 64 * 1024
 NEW_MAIL = (b"EXISTS", b"RECENT")
+# Untagged responses that imaplib keeps for ever unless someone reads them: a MOVE of
+# 100 mails leaves 100 EXPUNGEs and a COPYUID (RFC 4315), about 40 bytes a mail for
+# the connection's whole life.
+UNREAD_UNTAGGED = ("EXPUNGE", "FETCH", "RECENT", "COPYUID")
 
 
 class ConnectionLost(MailboxError):
@@ -131,6 +135,7 @@ class MailboxConnection:
             uids = client.search(["UID", f"{after + 1}:*"])
         except CONNECTION_ERRORS as exc:
             raise self._failure("search failed", exc) from exc
+        forget_unread(client)
         return sorted(uid for uid in uids if uid > after)
 
     def sizes(self, uids: list[int]) -> dict[int, int]:
@@ -188,6 +193,7 @@ class MailboxConnection:
                 client.add_flags(uids, [SEEN, TRIAGED])
         except CONNECTION_ERRORS as exc:
             raise self._failure(f"moving to {name} failed", exc) from exc
+        forget_unread(client)
 
     def wait(self, seconds: float, stop: threading.Event) -> bool:
         """Wait up to ``seconds`` for new mail (IDLE where offered); True if some came.
@@ -307,6 +313,18 @@ def connection_failed(exc: BaseException) -> bool:
     if isinstance(exc, ssl.SSLCertVerificationError):
         return False  # a wrong certificate does not fix itself in a few seconds
     return isinstance(exc, imaplib.IMAP4.abort | OSError | EOFError)
+
+
+def forget_unread(client: IMAPClient) -> None:
+    """Drop the untagged responses nobody reads (EXISTS stays: the next wait reads it).
+
+    We address mail by UID only, so sequence numbers in EXPUNGE and FETCH are no news.
+    imapclient has no public way to do this: it is imaplib's ``untagged_responses``.
+    """
+    pending = getattr(getattr(client, "_imap", None), "untagged_responses", None)
+    if isinstance(pending, dict):
+        for name in UNREAD_UNTAGGED:
+            pending.pop(name, None)
 
 
 def readable(sock: socket.socket, timeout: float) -> bool:

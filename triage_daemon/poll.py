@@ -49,9 +49,18 @@ REPEAT_WARNING_SECONDS = 300.0
 
 @dataclass
 class PollResult:
+    """What one poll did: ``handled`` mails, and their outcomes unless not kept."""
+
     mailbox: str
     outcomes: list[Outcome] = field(default_factory=list)
     stopped: bool = False
+    handled: int = 0
+    keep_outcomes: bool = True
+
+    def add(self, outcome: Outcome) -> None:
+        self.handled += 1
+        if self.keep_outcomes:
+            self.outcomes.append(outcome)
 
 
 class MailboxPoller:
@@ -79,11 +88,15 @@ class MailboxPoller:
         self.batch_bytes = batch_bytes
         self.connection = MailboxConnection(box)
 
-    def poll_once(self, stop: threading.Event | None = None) -> PollResult:
+    def poll_once(
+        self, stop: threading.Event | None = None, *, keep_outcomes: bool = True
+    ) -> PollResult:
         """Process every new mail in INBOX, then return. Raises MailboxError on IMAP trouble
-        (the connection is then closed, to be opened afresh next time)."""
+        (the connection is then closed, to be opened afresh next time). Without
+        ``keep_outcomes`` the result only counts them: a backlog of 20,000 mails would
+        otherwise hold 20,000 outcomes until the poll ends."""
         stop = stop or threading.Event()
-        result = PollResult(self.box.name)
+        result = PollResult(self.box.name, keep_outcomes=keep_outcomes)
         try:
             if self.connection.client is None:
                 self.connection.open()
@@ -97,7 +110,7 @@ class MailboxPoller:
                     break
                 self._process_batch(batch, state.uidvalidity, result)
                 state.last_uid = batch[-1]
-                self._save(last_uid=batch[-1], backlog=max(0, len(uids) - len(result.outcomes)))
+                self._save(last_uid=batch[-1], backlog=max(0, len(uids) - result.handled))
             now = self.clock.now()
             self._save(
                 last_poll=now,
@@ -148,7 +161,7 @@ class MailboxPoller:
             outcome = self._handle(uid, uidvalidity, raws.pop(uid, None), headers.get(uid), sizes)
             if outcome is None:  # expunged by someone else since the search
                 continue
-            result.outcomes.append(outcome)
+            result.add(outcome)
             by_folder[outcome.folder].append(uid)
             if self.on_outcome:
                 self.on_outcome(self.box.name, uid, outcome)
@@ -250,7 +263,7 @@ class MailboxPoller:
         outage = Outage(self.box.name)
         while not stop.is_set():
             try:
-                self.poll_once(stop)
+                self.poll_once(stop, keep_outcomes=False)
                 outage.over()
                 reconnect.reset()
                 retry.reset()
