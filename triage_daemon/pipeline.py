@@ -349,7 +349,12 @@ class Pipeline:
             mail = parse_message(item.raw, max_bytes=self.settings.daemon.max_message_bytes)
         except ParseError:
             mail = None
-        outcome = self._set_aside(item, mail, reason)
+        try:
+            outcome = self._set_aside(item, mail, reason)
+        except IntegrityError:
+            # Recorded by another daemon on the same database in the same instant: the
+            # second look finds its record.
+            outcome = self._set_aside(item, mail, reason)
         self._log(item, outcome)
         return outcome
 
