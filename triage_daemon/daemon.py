@@ -2,7 +2,7 @@
 
 Mailboxes are synchronous IMAP sessions, each in its own thread; the outbox is
 sent from the event loop with aiosmtplib. One failing mailbox is retried with
-backoff and never holds the others up.
+backoff (poll.py's watcher) and never holds the others up.
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ from .send import Sender
 
 log = logging.getLogger(__name__)
 
-BACKOFF_START = 5.0
-BACKOFF_MAX = 300.0
 OUTBOX_TICK = 5.0
 
 
@@ -74,7 +72,13 @@ class Daemon:
         )
         self.pollers = [
             MailboxPoller(
-                box, self.pipeline, self.db, self.clock, settings.daemon.batch_size, on_outcome
+                box,
+                self.pipeline,
+                self.db,
+                self.clock,
+                settings.daemon.batch_size,
+                on_outcome,
+                max_message_bytes=settings.daemon.max_message_bytes,
             )
             for box in settings.mailboxes
         ]
@@ -175,27 +179,8 @@ class Daemon:
 
     def _watch(self, poller: MailboxPoller) -> None:
         """One mailbox for ever: poll, IDLE (or sleep) until mail comes; back off on errors."""
-        backoff = BACKOFF_START
-        interval = self.settings.daemon.idle_seconds
-        while not self.stop_event.is_set():
-            try:
-                poller.poll_once(self.stop_event)
-                backoff = BACKOFF_START
-                if self.stop_event.is_set():
-                    break
-                wait = interval if poller.connection.can_idle else self.settings.daemon.poll_seconds
-                poller.connection.wait(wait, self.stop_event)
-            except (MailboxError, DatabaseUnavailable) as exc:
-                log.warning("%s: %s; retrying in %.0f s", poller.box.name, exc, backoff)
-                poller.close()
-                self.stop_event.wait(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX)
-            except Exception:
-                log.exception("%s: unexpected error; retrying in %.0f s", poller.box.name, backoff)
-                poller.close()
-                self.stop_event.wait(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX)
-        poller.close()
+        daemon = self.settings.daemon
+        poller.watch(self.stop_event, daemon.idle_seconds, daemon.poll_seconds)
 
     async def _send_forever(self, stopping: asyncio.Event, wake: asyncio.Event) -> None:
         while not stopping.is_set():

@@ -165,14 +165,19 @@ class Pipeline:
         return record(ctx, ctx.disposition, ctx.reason, ticket=ctx.ticket, reply=ctx.reply)
 
     def quarantine(self, item: Incoming, reason: str) -> Outcome:
-        """Set ``item`` aside unprocessed with ``reason``, exactly once (e.g. a mail too
-        big to download: ``item.raw`` may be its header alone, which names the sender,
-        the subject and the Message-ID in the record)."""
+        """Set ``item`` aside unprocessed with ``reason``, exactly once, as a mail too big
+        to download: ``item.raw`` may be its header alone, which names the sender, the
+        subject and the Message-ID in the record."""
         try:
             mail = parse_message(item.raw, max_bytes=self.settings.daemon.max_message_bytes)
         except ParseError:
             mail = None
-        outcome = self._set_aside(item, mail, reason)
+        try:
+            outcome = self._set_aside(item, mail, reason)
+        except IntegrityError:
+            # Recorded by another daemon on the same database in the same instant: the
+            # second look finds its record.
+            outcome = self._set_aside(item, mail, reason)
         self._log(item, outcome)
         return outcome
 
