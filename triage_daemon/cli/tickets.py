@@ -64,6 +64,9 @@ def reclassify(
     topic: Annotated[str | None, typer.Option(help="webex, eclass, eme or other")] = None,
     faq: Annotated[str | None, typer.Option(help="An FAQ key of the catalogue, or none")] = None,
     config: ConfigOption = None,
+    by: Annotated[
+        str, typer.Option("--by", help="Who made the correction: an address, or coordinator.")
+    ] = "coordinator",
 ) -> None:
     """Correct a ticket's triage by hand (it counts as a correction when the model is retrained)."""
     from ..triage.corrections import reclassify as set_labels
@@ -71,7 +74,7 @@ def reclassify(
     settings = _settings(config)
     db = _database(settings)
     try:
-        result = set_labels(db, ticket, technical=technical, topic=topic, faq=faq)
+        result = set_labels(db, ticket, technical=technical, topic=topic, faq=faq, by=by)
     except TriageError as exc:
         _fail("Not changed:", [str(exc)])
     typer.echo(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlmodel import select
 
 from .. import track
@@ -26,8 +28,11 @@ def reclassify(
 ) -> Ticket:
     """Set a ticket's labels by hand. A non-technical ticket made technical becomes open.
 
+    ``by`` is who made the correction (an address, or "coordinator"); it is stored on the
+    event so the triage report and the training examples can say who corrected what.
     Raises TriageError naming the bad value when the labels break the catalogue.
     """
+    by = _who(by)
     if technical:
         topic = topic or "other"
         faq = faq or NO_FAQ
@@ -63,13 +68,26 @@ def reclassify(
     return ticket
 
 
+def _who(by: str) -> str:
+    """The corrector as stored: an address in lower case; an empty name is refused."""
+    who = (by or "").strip()
+    if not who:
+        raise TriageError("say who made the correction (an address, or 'coordinator')")
+    return who.lower()
+
+
 def corrections(db: Database) -> list[dict]:
-    """Reclassified tickets as training examples (the corpus's shape)."""
+    """Reclassified tickets as training examples (the corpus's shape), each with
+    ``corrected_by``: who made its latest correction."""
     with db.session() as session:
-        ids = session.exec(
-            select(TicketEvent.ticket_id).where(TicketEvent.kind == RECLASSIFIED)
+        events = session.exec(
+            select(TicketEvent.ticket_id, TicketEvent.detail)
+            .where(TicketEvent.kind == RECLASSIFIED)
+            .order_by(TicketEvent.at, TicketEvent.id)
         ).all()
-        tickets = session.exec(select(Ticket).where(Ticket.id.in_(set(ids)))).all() if ids else []
+        # The latest correction wins, as it set the ticket's labels.
+        who = {ticket_id: _by_of(detail) for ticket_id, detail in events}
+        tickets = session.exec(select(Ticket).where(Ticket.id.in_(set(who)))).all() if who else []
         return [
             {
                 "id": f"ticket-{t.id}",
@@ -79,6 +97,15 @@ def corrections(db: Database) -> list[dict]:
                 "topic": t.topic,
                 "faq": t.faq,
                 "lang": "el",
+                "corrected_by": who[t.id],
             }
             for t in tickets
         ]
+
+
+def _by_of(detail: str) -> str:
+    try:
+        value = json.loads(detail) if detail else {}
+    except ValueError:
+        value = {}
+    return (value.get("by") if isinstance(value, dict) else None) or "coordinator"
