@@ -382,3 +382,14 @@ def _parse(line: bytes) -> tuple[str, str] | None:
     ):
         return parsed[0], parsed[1]
     return None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs (a journal's or a claim's owner)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True

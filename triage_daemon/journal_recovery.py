@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .journal import SUFFIX, JournalError, Outcomes, read_states
+from .journal import SUFFIX, JournalError, Outcomes, pid_alive, read_states
 
 # How long recovery waits for the writer of a daemon that died to finish its queue.
 RECOVERY_WAIT = 30.0
@@ -79,12 +79,4 @@ def _lock(fd: int, path: Path) -> bool:
 
 def _owner_alive(path: Path) -> bool:
     pid = path.name.split("-", 1)[0]
-    if not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
+    return pid.isdigit() and pid_alive(int(pid))

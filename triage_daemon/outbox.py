@@ -22,7 +22,7 @@ from sqlmodel import select
 from .clock import Clock
 from .config import SMTPSettings
 from .db import Database
-from .journal import Outcomes
+from .journal import Outcomes, pid_alive
 from .tables import OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -213,10 +213,4 @@ def _orphan(claimed_by: str | None, claimed_at: datetime | None, cutoff: datetim
     host, _, pid = (claimed_by or "").rpartition(":")
     if host != HOST or not pid.isdigit() or int(pid) == os.getpid():
         return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    return False
+    return not pid_alive(int(pid))
